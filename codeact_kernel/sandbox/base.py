@@ -1,0 +1,196 @@
+"""The one interface the kernel uses to run a model's program, whatever isolates it.
+
+A backend takes a program, the tools it may call, limits and grants, and returns a
+`RunResult`. A program that fails is a normal result (`RunResult.error`), never a host
+exception: the host raises only when the sandbox itself cannot work (`SandboxError`).
+
+The JSON contract of `call_tool` (the same on every backend):
+- the guest sends the tool name and a JSON object; keyword arguments are its keys, and
+  positional arguments, if any, travel as a list under the reserved key ``"__args__"``;
+- the host answers with the JSON of the tool's return value, or an error message that the
+  guest raises as `ToolError` (a `RuntimeError`) naming the tool;
+- values JSON cannot carry: in arguments, tuples become lists and anything else (sets,
+  bytes, objects) raises `TypeError` in the program before the call; in results, the host
+  converts dataclasses to dicts, sets and tuples to lists, dates and times to ISO strings,
+  `Decimal` and `Path` to strings, and reports any other type as a tool error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import json
+import pathlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OutputCallback = Callable[[str, str], None]
+"""Called with ("stdout" | "stderr", text) as the program prints, where the backend streams."""
+
+ToolFunction = Callable[..., Any]
+
+ARGS_KEY = "__args__"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one run; the defaults are safe for model-written programs."""
+
+    timeout: float = 30.0
+    memory_mb: int = 512
+    output_bytes: int = 1_000_000
+    tool_calls: int = 1_000
+    output_files: int = 20
+    output_file_bytes: int = 10_000_000
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What the user lets a program reach beyond `call_tool`; nothing by default.
+
+    `allowed_domains` maps a host name (optionally ``host:port``) to the HTTP methods
+    allowed on it, or to None for any method.
+    """
+
+    input_dir: pathlib.Path | None = None
+    output: bool = False
+    allowed_domains: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One `call_tool` the program made."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    duration: float
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GuestError:
+    """An exception the program did not catch, or the limit that stopped it."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return self.traceback or f"{self.type}: {self.message}"
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in the order the program produced it."""
+
+    stdout: str = ""
+    stderr: str = ""
+    error: GuestError | None = None
+    duration: float = 0.0
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    output_files: dict[str, bytes] = field(default_factory=dict)
+    value: Any = None
+    has_value: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Sandbox(ABC):
+    """A place to run untrusted Python programs with `call_tool` bound to host functions."""
+
+    name: str = "abstract"
+    streams_output: bool = False
+    """True when `on_output` is called while the program runs, not only at the end."""
+
+    @abstractmethod
+    def run(
+        self,
+        program: str,
+        tools: Mapping[str, ToolFunction],
+        *,
+        limits: Limits = Limits(),
+        grants: Grants = Grants(),
+        on_output: OutputCallback | None = None,
+    ) -> RunResult:
+        """Run `program` in a fresh guest; never raises for a failing program."""
+
+    def cancel(self) -> None:
+        """Stop the current run as soon as possible, from any thread (an interrupt)."""
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+
+    def describe(self) -> str:
+        """What this backend is and what it can do, for `%sandbox`."""
+        return self.name
+
+
+def _to_json(value: Any) -> Any:
+    """The `default` for json.dumps on tool results: the conversions the contract promises."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, pathlib.PurePath)):
+        return str(value)
+    dump = getattr(value, "model_dump", None)  # pydantic models, without importing pydantic
+    if callable(dump):
+        return dump()
+    raise TypeError(f"a value of type {type(value).__name__} cannot be sent to the program as JSON")
+
+
+def encode_result(value: Any) -> str:
+    """JSON text of a tool's return value, as the guest will receive it."""
+    return json.dumps(value, default=_to_json, ensure_ascii=False)
+
+
+class ToolDispatcher:
+    """Host side of `call_tool`: decode, call, record, encode, enforce the call cap.
+
+    Shared by every backend so a tool behaves identically whichever sandbox runs it.
+    """
+
+    def __init__(self, tools: Mapping[str, ToolFunction], max_calls: int) -> None:
+        self._tools = tools
+        self._max_calls = max_calls
+        self.calls: list[ToolCall] = []
+
+    def __call__(self, name: str, args_json: str) -> tuple[bool, str]:
+        """Return (ok, payload): the result's JSON, or an error message for the program."""
+        if len(self.calls) >= self._max_calls:
+            return False, (
+                f"tool call limit reached: a program may make at most {self._max_calls} calls"
+            )
+        start = time.perf_counter()
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        try:
+            decoded = json.loads(args_json) if args_json else {}
+            if not isinstance(decoded, dict):
+                raise TypeError("tool arguments must be a JSON object")
+            args = list(decoded.pop(ARGS_KEY, []))
+            kwargs = decoded
+            fn = self._tools.get(name)
+            if fn is None:
+                available = ", ".join(sorted(self._tools)) or "none"
+                raise LookupError(f"unknown tool {name!r}; available tools: {available}")
+            payload = encode_result(fn(*args, **kwargs))
+        except Exception as exc:  # the program sees the tool's failure, the host carries on
+            message = f"{type(exc).__name__}: {exc}"
+            self.calls.append(
+                ToolCall(name, args, kwargs, time.perf_counter() - start, False, message)
+            )
+            return False, message
+        self.calls.append(ToolCall(name, args, kwargs, time.perf_counter() - start, True))
+        return True, payload

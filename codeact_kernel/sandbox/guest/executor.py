@@ -1,0 +1,230 @@
+"""The executor that runs *inside* the guest component (CPython on WebAssembly).
+
+componentize-py builds this file, with the bindings it generates from the WIT derived
+from the packaged Hyperlight guest, into the fuller guest. It never runs on the host.
+
+Everything the program can reach is defined here: `call_tool`, `http_get`, `http_post`,
+`set_result`, and the standard library. Output, the uncaught exception and the result
+value travel to the host through the same `tools.dispatch` import as tool calls, under
+names that cannot be tool names (they contain a dot), so the WIT interface stays the one
+Hyperlight's guest has.
+"""
+
+import importlib
+import io
+import json
+import sys
+import traceback
+
+# The standard library model-written programs use. Importing it here, at build time,
+# bundles it into the component and pre-initialises it, so importing it in a program is
+# free. Where a module is missing (Hyperlight's packaged guest), importing it raises an
+# ImportError that says why and what to do.
+STDLIB = (
+    "base64", "bisect", "collections", "copy", "csv", "dataclasses", "datetime", "decimal",
+    "enum", "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "math",
+    "operator", "pprint", "random", "re", "statistics", "string", "textwrap", "time",
+    "typing", "uuid",
+)
+_MISSING = set()
+for _name in STDLIB:
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        _MISSING.add(_name)
+
+# Two hosts: the componentize-py build links `tools.dispatch` through generated bindings;
+# Hyperlight's packaged guest runs this file as a program, with its own `call_tool` in
+# the namespace, and the host registers every tool as taking one `payload` string.
+_packaged_call_tool = globals().get("call_tool")
+if _packaged_call_tool is None:
+    import wit_world
+    from componentize_py_types import Err
+    from wit_world.exports import executor as _executor
+    from wit_world.imports import tools as _tools
+
+    def _dispatch(name, payload):
+        """(ok, text) from the host: a tool's JSON result, or its error message."""
+        try:
+            return True, _tools.dispatch(name, payload)
+        except Err as err:
+            return False, err.value
+else:
+
+    def _dispatch(name, payload):
+        try:
+            return True, _packaged_call_tool(name, payload=payload)
+        except Exception as exc:  # the packaged guest raises RuntimeError("Tool 'x' failed: ...")
+            message = str(exc)
+            return False, message.split("failed: ", 1)[-1]
+
+_PROGRAM = "<program>"
+_ARGS_KEY = "__args__"
+_CHUNK = 8192
+# CPython on wasm overflows the wasm stack near 1,000 Python frames; stop well before so
+# deep recursion is a RecursionError the program can see, not a trap.
+_RECURSION_LIMIT = 400
+
+sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+class ToolError(RuntimeError):
+    """A tool failed on the host; the message names the tool and says why."""
+
+
+def call_tool(name, *args, **kwargs):
+    """Call the host tool `name`; arguments and result travel as JSON."""
+    if not isinstance(name, str):
+        raise TypeError("call_tool() needs the tool name as its first argument, a string")
+    if args:
+        if _ARGS_KEY in kwargs:
+            raise TypeError(f"{_ARGS_KEY!r} is reserved")
+        kwargs[_ARGS_KEY] = args
+    try:
+        payload = json.dumps(kwargs)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"call_tool({name!r}): arguments must be JSON values: {exc}") from None
+    ok, text = _dispatch(name, payload)
+    if not ok:
+        raise ToolError(f"{name}: {text}")
+    return json.loads(text)
+
+
+def _http(method, url, body=None, headers=None):
+    request = {"method": method, "url": url, "headers": dict(headers or {}), "body": body}
+    ok, text = _dispatch("codeact.http", json.dumps(request))
+    if ok:
+        return json.loads(text)
+    if text.startswith("denied: "):
+        raise PermissionError(text[8:])
+    raise OSError(text)
+
+
+def http_get(url, headers=None):
+    """GET `url` if the user allowed its domain; returns {status, headers, body}."""
+    return _http("GET", url, None, headers)
+
+
+def http_post(url, body="", headers=None):
+    """POST `body` (a str, or a JSON value) to `url` if the user allowed it."""
+    if not isinstance(body, str):
+        body = json.dumps(body)
+    return _http("POST", url, body, headers)
+
+
+def set_result(value):
+    """Hand a JSON value back to the notebook (bound in the kernel namespace)."""
+    try:
+        payload = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"set_result() needs a JSON value: {exc}") from None
+    _dispatch("codeact.result", payload)
+
+
+class _Stream(io.TextIOBase):
+    """sys.stdout/stderr for the program: buffered chunks sent to the host as they fill.
+
+    When the host answers that its output cap is reached, further text is dropped here, so
+    a flood costs neither the host's memory nor many crossings.
+    """
+
+    def __init__(self, name):
+        self._target = "codeact." + name
+        self._parts = []
+        self._size = 0
+        self._open = True
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._open and text:
+            self._parts.append(text)
+            self._size += len(text)
+            if self._size >= _CHUNK or "\n" in text:
+                self.flush()
+        return len(text)
+
+    def flush(self):
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts = []
+            self._size = 0
+            ok, _ = _dispatch(self._target, text)
+            self._open = ok
+
+
+class _ExplainMissing:
+    """Import hook: a stdlib module this guest lacks fails with the reason and the fix."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in _MISSING:
+            raise ImportError(
+                f"module {name!r} is not in Hyperlight's packaged Python guest; "
+                "the wasmtime backend's guest has it (CODEACT_SANDBOX=wasmtime)",
+                name=name,
+            )
+        return None
+
+
+if _MISSING:
+    sys.meta_path.insert(0, _ExplainMissing())
+
+
+def _guest_traceback(exc):
+    """The traceback from the program's own frames down; the executor's are noise."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != _PROGRAM:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _namespace():
+    return {
+        "__name__": "__main__",
+        "__builtins__": __builtins__,
+        "call_tool": call_tool,
+        "ToolError": ToolError,
+        "http_get": http_get,
+        "http_post": http_post,
+        "set_result": set_result,
+    }
+
+
+def execute(code):
+    """Run one program with streamed output; report an uncaught exception. Returns the exit code."""
+    out, err = _Stream("stdout"), _Stream("stderr")
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    exit_code = 0
+    try:
+        exec(compile(code, _PROGRAM, "exec"), _namespace())
+    except BaseException as exc:  # noqa: BLE001 - report everything, even SystemExit
+        if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
+            exit_code = 1
+            report = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": _guest_traceback(exc),
+            }
+            out.flush()
+            err.flush()
+            _dispatch("codeact.error", json.dumps(report))
+    finally:
+        out.flush()
+        err.flush()
+        sys.stdout, sys.stderr = saved
+    return exit_code
+
+
+if _packaged_call_tool is None:
+
+    class Executor(wit_world.exports.Executor):
+        def run(self, code: str) -> _executor.ExecutionResult:
+            return _executor.ExecutionResult(stdout="", stderr="", exit_code=execute(code))
+
+else:
+    # On Hyperlight the host hands the program over as a tool result, never as source text.
+    execute(_dispatch("codeact.program", "")[1])

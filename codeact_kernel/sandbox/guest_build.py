@@ -1,0 +1,190 @@
+"""Build the fuller guest component once, and cache it.
+
+The packaged Hyperlight guest lacks modules model-written programs use (datetime,
+statistics, heapq, string, textwrap). So we build our own guest with componentize-py from
+`guest/executor.py`, against the *same* WIT interfaces: they are read, at build time, from
+the installed `python-sandbox.wasm` (through wasmtime's component type API), never copied
+from another repository. A program therefore sees the same `call_tool` contract on both
+backends.
+
+Builds take about 10 s and land in the user's cache, keyed by everything that changes the
+result, so a kernel pays for it once per installation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import GuestBuildError
+
+GUEST_SOURCE = Path(__file__).with_name("guest") / "executor.py"
+WORLD = "codeact-guest"
+TOOLS_INTERFACE = "hyperlight:sandbox/tools"
+EXECUTOR_INTERFACE = "hyperlight:sandbox/executor"
+
+
+def cache_dir() -> Path:
+    """Where built guests and compiled modules live (CODEACT_CACHE_DIR overrides)."""
+    root = os.environ.get("CODEACT_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "codeact-kernel"
+
+
+def packaged_guest_wasm() -> Path:
+    """The `.wasm` of Hyperlight's packaged Python guest (its interface is our contract)."""
+    from importlib import resources
+
+    return Path(str(resources.files("python_guest").joinpath("resources", "python-sandbox.wasm")))
+
+
+def _build_key() -> str:
+    digest = hashlib.sha256()
+    digest.update(GUEST_SOURCE.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for dist in ("componentize-py", "wasmtime", "hyperlight-sandbox-python-guest"):
+        digest.update(f"{dist}={importlib.metadata.version(dist)};".encode())
+    return digest.hexdigest()[:16]
+
+
+def guest_wasm() -> Path:
+    """Path of the fuller guest component, building it on first use."""
+    target = cache_dir() / f"guest-{_build_key()}.wasm"
+    if not target.exists():
+        build_guest(target)
+    return target
+
+
+def derive_wit() -> str:
+    """WIT for the tools import and executor export, read from the packaged guest."""
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    component = _type_only_component(engine)
+    imports = component.type.imports(engine)
+    exports = component.type.exports(engine)
+    tools = _interface_wit("tools", imports[TOOLS_INTERFACE].ty, engine)
+    executor = _interface_wit("executor", exports[EXECUTOR_INTERFACE].ty, engine)
+    return (
+        "package hyperlight:sandbox;\n\n"
+        f"{tools}\n{executor}\n"
+        f"world {WORLD} {{\n  import tools;\n  export executor;\n}}\n"
+    )
+
+
+def _type_only_component(engine):  # type: ignore[no-untyped-def]
+    """The packaged guest compiled once and cached (its type is all we need from it)."""
+    import wasmtime.component as wc
+
+    wasm = packaged_guest_wasm()
+    cached = cache_dir() / f"packaged-{_file_key(wasm)}.cwasm"
+    if cached.exists():
+        try:
+            return wc.Component.deserialize_file(engine, str(cached))
+        except Exception:  # stale or from another wasmtime: rebuild below
+            cached.unlink(missing_ok=True)
+    component = wc.Component.from_file(engine, str(wasm))
+    _atomic_write(cached, component.serialize())
+    return component
+
+
+def _file_key(path: Path) -> str:
+    """Key a compiled module on stat() and wasmtime's version: hashing 19 MB costs more."""
+    st = path.stat()
+    raw = f"{path}:{st.st_size}:{st.st_mtime_ns}:{importlib.metadata.version('wasmtime')}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _interface_wit(name: str, instance_type, engine) -> str:  # type: ignore[no-untyped-def]
+    import wasmtime.component as wc
+
+    types: list[str] = []
+    funcs: list[str] = []
+    names: dict[int, str] = {}
+    for item_name, extern in instance_type.exports(engine).items():
+        ty = extern.ty
+        if isinstance(ty, wc.FuncType):
+            params = ", ".join(f"{p}: {_type_wit(t, names)}" for p, t in ty.params)
+            result = f" -> {_type_wit(ty.result, names)}" if ty.result is not None else ""
+            funcs.append(f"  {item_name}: func({params}){result};")
+        elif isinstance(ty, wc.RecordType):
+            fields = ",\n".join(f"    {f}: {_type_wit(t, names)}" for f, t in ty.fields)
+            types.append(f"  record {item_name} {{\n{fields},\n  }}")
+            names[_type_identity(ty)] = item_name
+        else:
+            raise GuestBuildError(f"unexpected item {item_name!r} in interface {name}")
+    body = "\n".join(types + funcs)
+    return f"interface {name} {{\n{body}\n}}\n"
+
+
+def _type_identity(ty) -> int:  # type: ignore[no-untyped-def]
+    """Records are matched by their field layout (enough for these two interfaces)."""
+    return hash(tuple((f, type(t).__name__) for f, t in ty.fields))
+
+
+_PRIMITIVES = {
+    "Bool": "bool", "S8": "s8", "S16": "s16", "S32": "s32", "S64": "s64",
+    "U8": "u8", "U16": "u16", "U32": "u32", "U64": "u64",
+    "F32": "f32", "F64": "f64", "Char": "char", "String": "string",
+}
+
+
+def _type_wit(ty, names: dict[int, str]) -> str:  # type: ignore[no-untyped-def]
+    import wasmtime.component as wc
+
+    kind = type(ty).__name__
+    if kind in _PRIMITIVES:
+        return _PRIMITIVES[kind]
+    if isinstance(ty, wc.ListType):
+        return f"list<{_type_wit(ty.element, names)}>"
+    if isinstance(ty, wc.OptionType):
+        return f"option<{_type_wit(ty.payload, names)}>"
+    if isinstance(ty, wc.ResultType):
+        ok = _type_wit(ty.ok, names) if ty.ok is not None else "_"
+        err = _type_wit(ty.err, names) if ty.err is not None else None
+        return f"result<{ok}, {err}>" if err else f"result<{ok}>"
+    if isinstance(ty, wc.RecordType):
+        named = names.get(_type_identity(ty))
+        if named:
+            return named
+    raise GuestBuildError(f"cannot express the WIT type {kind} of the packaged guest")
+
+
+def build_guest(target: Path) -> None:
+    """Run componentize-py on guest/executor.py; raises GuestBuildError with the log."""
+    exe = shutil.which("componentize-py") or str(Path(sys.executable).with_name("componentize-py"))
+    if not Path(exe).exists():
+        raise GuestBuildError("componentize-py is not installed: pip install componentize-py==0.25.1")
+    with tempfile.TemporaryDirectory(prefix="codeact-guest-") as tmp:
+        work = Path(tmp)
+        (work / "wit").mkdir()
+        (work / "wit" / "world.wit").write_text(derive_wit())
+        shutil.copy(GUEST_SOURCE, work / "executor.py")
+        out = work / "guest.wasm"
+        cmd = [exe, "-d", str(work / "wit"), "-w", WORLD, "componentize",
+               "-p", str(work), "executor", "-o", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+        if proc.returncode != 0 or not out.exists():
+            raise GuestBuildError("componentize-py could not build the guest", proc.stderr[-4000:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(target, out.read_bytes())

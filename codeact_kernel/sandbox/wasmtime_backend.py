@@ -1,0 +1,359 @@
+"""The guest component hosted by the `wasmtime` PyPI package: the fallback that works anywhere.
+
+Isolation comes from WebAssembly itself: the guest has no syscalls, only the imports we
+link. We link WASI 0.2 with nothing granted (no environment, no preopened directory unless
+the user grants `/input` or `/output`, no network) and `hyperlight:sandbox/tools.dispatch`,
+through which every `call_tool`, printed chunk and HTTP request comes to the host. wasi:http
+is never linked: wasmtime's own implementation aborts the process when a store is not set up
+for it; HTTP goes through `dispatch` and the host's allow-list instead.
+
+Every run gets a fresh instance (no state leaks between programs). The next instance is
+prepared in the background after a run, off the timed path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from ..errors import SandboxError
+from . import _fastcall, guest_build
+from .base import (
+    GuestError,
+    Grants,
+    Limits,
+    OutputCallback,
+    RunResult,
+    Sandbox,
+    ToolDispatcher,
+    ToolFunction,
+)
+from .network import HttpBroker
+
+_TOOLS = guest_build.TOOLS_INTERFACE
+_EXECUTOR = guest_build.EXECUTOR_INTERFACE
+_WATCH_INTERVAL = 0.05
+
+
+class _Runtime:
+    """Process-wide: one engine, the compiled guest and a linker, loaded once (~70 ms)."""
+
+    _lock = threading.Lock()
+    _instance: _Runtime | None = None
+
+    def __init__(self, wasm: Path) -> None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        self.engine = wasmtime.Engine(config)
+        self.component = self._load(wasm)
+        self.linker = wc.Linker(self.engine)
+        self.linker.add_wasip2()
+        # dispatch reaches whichever run is active on the calling thread's sandbox.
+        self.route = _fastcall.Route()
+        with self.linker.root() as root, root.add_instance(_TOOLS) as tools:
+            _fastcall.define_dispatch(tools, self.route)
+
+    @classmethod
+    def get(cls, wasm: Path | None = None) -> _Runtime:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls(wasm or guest_build.guest_wasm())
+            return cls._instance
+
+    def _load(self, wasm: Path) -> wc.Component:
+        cached = guest_build.cache_dir() / f"guest-{guest_build._file_key(wasm)}.cwasm"
+        if cached.exists():
+            try:
+                return wc.Component.deserialize_file(self.engine, str(cached))
+            except wasmtime.WasmtimeError:
+                cached.unlink(missing_ok=True)
+        component = wc.Component.from_file(self.engine, str(wasm))
+        guest_build._atomic_write(cached, component.serialize())
+        return component
+
+
+class _Guest:
+    """One instance of the guest in its own store, with its own /output directory."""
+
+    def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int) -> None:
+        self.grants = grants
+        self.memory_mb = memory_mb
+        self.output_dir = Path(tempfile.mkdtemp(prefix="codeact-output-")) if grants.output else None
+        self.store = wasmtime.Store(runtime.engine)
+        wasi = wasmtime.WasiConfig()
+        if grants.input_dir is not None:
+            wasi.preopen_dir(str(grants.input_dir), "/input", fs_mutable=False)
+        if self.output_dir is not None:
+            wasi.preopen_dir(str(self.output_dir), "/output", fs_mutable=True)
+        self.store.set_wasi(wasi)
+        self.store.set_limits(memory_size=memory_mb * 2**20)
+        self.store.set_epoch_deadline(2**62)
+        instance = runtime.linker.instantiate(self.store, runtime.component)
+        executor = instance.get_export_index(self.store, _EXECUTOR)
+        if executor is None:
+            raise SandboxError("the guest component does not export the executor interface")
+        func = instance.get_func(self.store, instance.get_export_index(self.store, "run", executor))
+        self.run = _fastcall.RunFunc(func, self.store)
+        # A fresh instance's first run pays for first-touch memory and lazy guest setup;
+        # pay it here, off the timed path, with a route that discards everything.
+        token = runtime.route.enter(lambda _name, _payload: (True, "null"))
+        try:
+            self.run("pass")
+        finally:
+            runtime.route.leave(token)
+
+    def fits(self, grants: Grants, limits: Limits) -> bool:
+        return self.grants == grants and self.memory_mb == limits.memory_mb
+
+    def discard(self) -> None:
+        if self.output_dir is not None:
+            shutil.rmtree(self.output_dir, ignore_errors=True)
+
+
+class _Run:
+    """Host-side state of one run: output buffers and caps, events from the guest."""
+
+    def __init__(self, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
+                 on_output: OutputCallback | None) -> None:
+        self.dispatcher = ToolDispatcher(tools, limits.tool_calls)
+        self.http = HttpBroker(grants.allowed_domains)
+        self.limits = limits
+        self.on_output = on_output
+        self.parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self.size = 0
+        self.truncated = False
+        self.error: GuestError | None = None
+        self.value: Any = None
+        self.has_value = False
+
+    def dispatch(self, name: str, payload: str) -> tuple[bool, str]:
+        if not name.startswith("codeact."):
+            return self.dispatcher(name, payload)
+        event = name[8:]
+        if event in ("stdout", "stderr"):
+            return self._output(event, payload)
+        if event == "error":
+            report = json.loads(payload)
+            self.error = GuestError(report["type"], report["message"], report["traceback"])
+            return True, ""
+        if event == "result":
+            self.value, self.has_value = json.loads(payload), True
+            return True, ""
+        if event == "http":
+            return self.http(payload)
+        return False, f"unknown host request {name!r}"
+
+    def _output(self, stream: str, text: str) -> tuple[bool, str]:
+        room = self.limits.output_bytes - self.size
+        if len(text) > room:
+            text = text[: max(room, 0)]
+            self.truncated = True
+        if text:
+            self.size += len(text)
+            self.parts[stream].append(text)
+            if self.on_output is not None:
+                self.on_output(stream, text)
+        if self.truncated:
+            notice = f"\n[output truncated: the program printed more than {self.limits.output_bytes:,} characters]\n"
+            self.parts["stderr"].append(notice)
+            if self.on_output is not None:
+                self.on_output("stderr", notice)
+            return False, "output limit reached"
+        return True, ""
+
+
+class WasmtimeSandbox(Sandbox):
+    """Runs programs in the fuller guest under wasmtime, in this process."""
+
+    name = "wasmtime"
+    streams_output = True
+
+    def __init__(self, wasm: Path | None = None) -> None:
+        self._runtime = _Runtime.get(wasm)
+        self._spare: _Guest | None = None
+        self._spare_thread: threading.Thread | None = None
+        self._stop_reason: str | None = None
+        self._running = threading.Event()
+        self._deadline = 0.0
+        self._watch = threading.Condition()
+        self._closed = False
+        self._watcher = threading.Thread(target=self._watchdog, name="codeact-watchdog", daemon=True)
+        self._watcher.start()
+        self._current: _Guest | None = None
+        self._prepare(Grants(), Limits())
+
+    # -- instances -------------------------------------------------------------
+    def _prepare(self, grants: Grants, limits: Limits) -> None:
+        """Start building the next instance in the background."""
+
+        def build() -> None:
+            try:
+                self._spare = _Guest(self._runtime, grants, limits.memory_mb)
+            except Exception:  # surfaced by _take, which builds in the foreground
+                self._spare = None
+
+        self._spare_thread = threading.Thread(target=build, name="codeact-spare", daemon=True)
+        self._spare_thread.start()
+
+    def _take(self, grants: Grants, limits: Limits) -> _Guest:
+        if self._spare_thread is not None:
+            self._spare_thread.join()
+            self._spare_thread = None
+        guest, self._spare = self._spare, None
+        if guest is not None and guest.fits(grants, limits):
+            return guest
+        if guest is not None:
+            guest.discard()
+        return _Guest(self._runtime, grants, limits.memory_mb)
+
+    # -- limits ----------------------------------------------------------------
+    def _watchdog(self) -> None:
+        """Stops a run past its deadline or over its /output cap, by bumping the epoch."""
+        while not self._closed:
+            with self._watch:
+                while not self._running.is_set() and not self._closed:
+                    self._watch.wait()
+            while self._running.is_set():
+                now = time.monotonic()
+                if now >= self._deadline:
+                    self._stop("timeout")
+                    break
+                guest = self._current
+                if guest is not None and guest.output_dir is not None and self._limits is not None:
+                    if _dir_size(guest.output_dir) > self._limits.output_files * self._limits.output_file_bytes:
+                        self._stop("output-files")
+                        break
+                time.sleep(min(_WATCH_INTERVAL, max(self._deadline - now, 0.001)))
+            time.sleep(0.001)
+
+    def _stop(self, reason: str) -> None:
+        if self._running.is_set() and self._stop_reason is None:
+            self._stop_reason = reason
+            self._runtime.engine.increment_epoch()
+
+    def cancel(self) -> None:
+        self._stop("interrupt")
+
+    # -- running ---------------------------------------------------------------
+    def run(
+        self,
+        program: str,
+        tools: Mapping[str, ToolFunction],
+        *,
+        limits: Limits = Limits(),
+        grants: Grants = Grants(),
+        on_output: OutputCallback | None = None,
+    ) -> RunResult:
+        guest = self._take(grants, limits)
+        state = _Run(tools, limits, grants, on_output)
+        self._limits = limits
+        self._current = guest
+        self._stop_reason = None
+        guest.store.set_epoch_deadline(1)
+        start = time.perf_counter()
+        self._deadline = time.monotonic() + limits.timeout
+        token = self._runtime.route.enter(state.dispatch)
+        with self._watch:
+            self._running.set()
+            self._watch.notify()
+        trap: Exception | None = None
+        try:
+            guest.run(program)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            trap = exc
+        finally:
+            self._running.clear()
+            self._runtime.route.leave(token)
+            duration = time.perf_counter() - start
+            self._current = None
+        result = RunResult(
+            stdout="".join(state.parts["stdout"]),
+            stderr="".join(state.parts["stderr"]),
+            error=state.error,
+            duration=duration,
+            tool_calls=state.dispatcher.calls,
+            value=state.value,
+            has_value=state.has_value,
+        )
+        if trap is not None:
+            result.error = self._trap_error(trap, limits)
+        if guest.output_dir is not None:
+            result.output_files, notices = _collect_outputs(guest.output_dir, limits)
+            result.notices.extend(notices)
+        guest.discard()
+        self._prepare(grants, limits)
+        return result
+
+    def _trap_error(self, trap: Exception, limits: Limits) -> GuestError:
+        reason = self._stop_reason
+        if reason == "timeout":
+            return GuestError("TimeoutError", f"the program ran longer than {limits.timeout:g} s and was stopped")
+        if reason == "interrupt":
+            return GuestError("KeyboardInterrupt", "the program was interrupted")
+        if reason == "output-files":
+            return GuestError("OSError", "the program wrote more to /output than allowed and was stopped")
+        text = str(trap)
+        if "stack" in text and "overflow" in text:
+            return GuestError("RecursionError", "the program exhausted the guest's stack")
+        if "memory" in text or "out of bounds" in text:
+            return GuestError("MemoryError", "the program ran out of guest memory")
+        return GuestError("SandboxTrap", text.splitlines()[0] if text else "the guest trapped")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._watch:
+            self._watch.notify()
+        if self._spare_thread is not None:
+            self._spare_thread.join()
+        if self._spare is not None:
+            self._spare.discard()
+            self._spare = None
+
+    def describe(self) -> str:
+        return (f"wasmtime {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".strip()
+                + ": the guest component in WebAssembly, in the kernel process")
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _collect_outputs(root: Path, limits: Limits) -> tuple[dict[str, bytes], list[str]]:
+    """Regular files under /output, within the caps; links and specials are never followed."""
+    files: dict[str, bytes] = {}
+    notices: list[str] = []
+    for dirpath, _dirs, names in os.walk(root):
+        for name in sorted(names):
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            st = os.lstat(path)
+            import stat as _stat
+
+            if not _stat.S_ISREG(st.st_mode):
+                notices.append(f"/output/{rel} skipped: not a regular file")
+                continue
+            if st.st_size > limits.output_file_bytes:
+                notices.append(f"/output/{rel} skipped: {st.st_size:,} bytes is over the {limits.output_file_bytes:,}-byte limit")
+                continue
+            if len(files) >= limits.output_files:
+                notices.append(f"/output/{rel} skipped: more than {limits.output_files} files")
+                continue
+            files[rel] = path.read_bytes()
+    return files, notices
