@@ -13,32 +13,20 @@ prepared in the background after a run, off the timed path.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
 
 from ..errors import SandboxError
 from . import _fastcall, guest_build
-from .base import (
-    GuestError,
-    Grants,
-    Limits,
-    OutputCallback,
-    RunResult,
-    Sandbox,
-    ToolDispatcher,
-    ToolFunction,
-)
-from .network import HttpBroker
+from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
+from .host import RunState, collect_outputs, dir_size
 
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
@@ -120,58 +108,6 @@ class _Guest:
             shutil.rmtree(self.output_dir, ignore_errors=True)
 
 
-class _Run:
-    """Host-side state of one run: output buffers and caps, events from the guest."""
-
-    def __init__(self, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
-                 on_output: OutputCallback | None) -> None:
-        self.dispatcher = ToolDispatcher(tools, limits.tool_calls)
-        self.http = HttpBroker(grants.allowed_domains)
-        self.limits = limits
-        self.on_output = on_output
-        self.parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
-        self.size = 0
-        self.truncated = False
-        self.error: GuestError | None = None
-        self.value: Any = None
-        self.has_value = False
-
-    def dispatch(self, name: str, payload: str) -> tuple[bool, str]:
-        if not name.startswith("codeact."):
-            return self.dispatcher(name, payload)
-        event = name[8:]
-        if event in ("stdout", "stderr"):
-            return self._output(event, payload)
-        if event == "error":
-            report = json.loads(payload)
-            self.error = GuestError(report["type"], report["message"], report["traceback"])
-            return True, ""
-        if event == "result":
-            self.value, self.has_value = json.loads(payload), True
-            return True, ""
-        if event == "http":
-            return self.http(payload)
-        return False, f"unknown host request {name!r}"
-
-    def _output(self, stream: str, text: str) -> tuple[bool, str]:
-        room = self.limits.output_bytes - self.size
-        if len(text) > room:
-            text = text[: max(room, 0)]
-            self.truncated = True
-        if text:
-            self.size += len(text)
-            self.parts[stream].append(text)
-            if self.on_output is not None:
-                self.on_output(stream, text)
-        if self.truncated:
-            notice = f"\n[output truncated: the program printed more than {self.limits.output_bytes:,} characters]\n"
-            self.parts["stderr"].append(notice)
-            if self.on_output is not None:
-                self.on_output("stderr", notice)
-            return False, "output limit reached"
-        return True, ""
-
-
 class WasmtimeSandbox(Sandbox):
     """Runs programs in the fuller guest under wasmtime, in this process."""
 
@@ -230,7 +166,7 @@ class WasmtimeSandbox(Sandbox):
                     break
                 guest = self._current
                 if guest is not None and guest.output_dir is not None and self._limits is not None:
-                    if _dir_size(guest.output_dir) > self._limits.output_files * self._limits.output_file_bytes:
+                    if dir_size(guest.output_dir) > self._limits.output_files * self._limits.output_file_bytes:
                         self._stop("output-files")
                         break
                 time.sleep(min(_WATCH_INTERVAL, max(self._deadline - now, 0.001)))
@@ -255,7 +191,7 @@ class WasmtimeSandbox(Sandbox):
         on_output: OutputCallback | None = None,
     ) -> RunResult:
         guest = self._take(grants, limits)
-        state = _Run(tools, limits, grants, on_output)
+        state = RunState(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
         self._stop_reason = None
@@ -276,19 +212,11 @@ class WasmtimeSandbox(Sandbox):
             self._runtime.route.leave(token)
             duration = time.perf_counter() - start
             self._current = None
-        result = RunResult(
-            stdout="".join(state.parts["stdout"]),
-            stderr="".join(state.parts["stderr"]),
-            error=state.error,
-            duration=duration,
-            tool_calls=state.dispatcher.calls,
-            value=state.value,
-            has_value=state.has_value,
-        )
+        result = state.result(duration)
         if trap is not None:
             result.error = self._trap_error(trap, limits)
         if guest.output_dir is not None:
-            result.output_files, notices = _collect_outputs(guest.output_dir, limits)
+            result.output_files, notices = collect_outputs(guest.output_dir, limits)
             result.notices.extend(notices)
         guest.discard()
         self._prepare(grants, limits)
@@ -324,36 +252,3 @@ class WasmtimeSandbox(Sandbox):
                 + ": the guest component in WebAssembly, in the kernel process")
 
 
-def _dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def _collect_outputs(root: Path, limits: Limits) -> tuple[dict[str, bytes], list[str]]:
-    """Regular files under /output, within the caps; links and specials are never followed."""
-    files: dict[str, bytes] = {}
-    notices: list[str] = []
-    for dirpath, _dirs, names in os.walk(root):
-        for name in sorted(names):
-            path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            st = os.lstat(path)
-            import stat as _stat
-
-            if not _stat.S_ISREG(st.st_mode):
-                notices.append(f"/output/{rel} skipped: not a regular file")
-                continue
-            if st.st_size > limits.output_file_bytes:
-                notices.append(f"/output/{rel} skipped: {st.st_size:,} bytes is over the {limits.output_file_bytes:,}-byte limit")
-                continue
-            if len(files) >= limits.output_files:
-                notices.append(f"/output/{rel} skipped: more than {limits.output_files} files")
-                continue
-            files[rel] = path.read_bytes()
-    return files, notices

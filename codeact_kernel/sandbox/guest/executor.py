@@ -34,8 +34,8 @@ for _name in STDLIB:
         _MISSING.add(_name)
 
 # Two hosts: the componentize-py build links `tools.dispatch` through generated bindings;
-# Hyperlight's packaged guest runs this file as a program, with its own `call_tool` in
-# the namespace, and the host registers every tool as taking one `payload` string.
+# Hyperlight's packaged guest runs this file as a program, with its own `call_tool` in the
+# namespace, and the host registers one tool, `codeact.dispatch(name, payload)`.
 _packaged_call_tool = globals().get("call_tool")
 if _packaged_call_tool is None:
     import wit_world
@@ -49,14 +49,16 @@ if _packaged_call_tool is None:
             return True, _tools.dispatch(name, payload)
         except Err as err:
             return False, err.value
+
 else:
 
     def _dispatch(name, payload):
         try:
-            return True, _packaged_call_tool(name, payload=payload)
-        except Exception as exc:  # the packaged guest raises RuntimeError("Tool 'x' failed: ...")
-            message = str(exc)
-            return False, message.split("failed: ", 1)[-1]
+            return True, _packaged_call_tool("codeact.dispatch", name=name, payload=payload)
+        except Exception as exc:  # RuntimeError("Tool 'codeact.dispatch' failed: HostRefusal: ...")
+            message = str(exc).split("failed: ", 1)[-1]
+            return False, message.removeprefix("HostRefusal: ")
+
 
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"

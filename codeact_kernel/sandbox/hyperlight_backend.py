@@ -1,0 +1,156 @@
+"""Programs in a Hyperlight micro-VM: `hyperlight_sandbox.Sandbox`, wasm backend, packaged guest.
+
+The packaged guest only runs source text, so each run sends the same executor that the
+wasmtime guest is built from (`guest/executor.py`) as the program; the executor then asks
+the host for the user's program through `call_tool`, so the program is data, never
+spliced into source. Every crossing goes through one registered host function,
+``codeact.dispatch(name, payload)``, into the same `RunState` the wasmtime backend uses:
+tools, output, errors, results and HTTP behave the same on both.
+
+Differences, because of what hyperlight-sandbox 0.8.0 offers:
+- the timeout is not enforced: its Python API cannot interrupt a running guest (a loop
+  runs until it ends); the memory cap is the VM heap (`heap_size`);
+- stdlib modules missing from the packaged guest fail with an ImportError naming the
+  wasmtime backend, which has them;
+- fresh state per run comes from restoring a snapshot taken after a warm-up run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SandboxError
+from . import guest_build
+from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
+from .host import RunState, collect_outputs
+from .network import parse_rules
+
+_BOOTSTRAP = guest_build.GUEST_SOURCE
+
+
+class HostRefusal(Exception):
+    """Raised in the host callback so Hyperlight returns an error to the guest."""
+
+
+class _VM:
+    """One hyperlight sandbox for a given set of grants, with its warm snapshot."""
+
+    def __init__(self, grants: Grants, memory_mb: int, route: Any) -> None:
+        from hyperlight_sandbox import Sandbox as HyperlightVM
+
+        self.grants = grants
+        self.memory_mb = memory_mb
+        self.output_dir = Path(tempfile.mkdtemp(prefix="codeact-output-")) if grants.output else None
+        kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi"}
+        if grants.input_dir is not None:
+            kwargs["input_dir"] = str(grants.input_dir)
+        if self.output_dir is not None:
+            kwargs["output_dir"] = str(self.output_dir)
+        self.vm = HyperlightVM(**kwargs)
+
+        def dispatch(name: str, payload: str) -> str:
+            ok, text = route(name, payload)
+            if not ok:
+                raise HostRefusal(text)
+            return text
+
+        self.vm.register_tool("codeact.dispatch", dispatch)
+        self.source = _BOOTSTRAP.read_text()
+        self.warm = False
+        self.snapshot: Any = None
+
+    def discard(self) -> None:
+        if self.output_dir is not None:
+            shutil.rmtree(self.output_dir, ignore_errors=True)
+
+
+class HyperlightSandbox(Sandbox):
+    """Runs programs in Hyperlight's packaged Python guest inside a micro-VM."""
+
+    name = "hyperlight"
+    streams_output = True
+
+    def __init__(self) -> None:
+        self._vm: _VM | None = None
+        self._handler: Any = None
+        self._lock = threading.Lock()
+
+    def _route(self, name: str, payload: str) -> tuple[bool, str]:
+        handler = self._handler
+        if handler is None:
+            return False, "no program is running"
+        return handler(name, payload)
+
+    def _take(self, grants: Grants, limits: Limits) -> _VM:
+        vm = self._vm
+        if vm is None or vm.grants != grants or vm.memory_mb != limits.memory_mb:
+            if vm is not None:
+                vm.discard()
+            vm = self._vm = _VM(grants, limits.memory_mb, self._route)
+            for rule in parse_rules(grants.allowed_domains):
+                for url in rule.urls():
+                    vm.vm.allow_domain(url, sorted(rule.methods) if rule.methods else None)
+        return vm
+
+    def run(
+        self,
+        program: str,
+        tools: Mapping[str, ToolFunction],
+        *,
+        limits: Limits = Limits(),
+        grants: Grants = Grants(),
+        on_output: OutputCallback | None = None,
+    ) -> RunResult:
+        with self._lock:
+            vm = self._take(grants, limits)
+            if not vm.warm:
+                self._handler = lambda name, _p: (True, "pass") if name == "codeact.program" else (True, "null")
+                try:
+                    vm.vm.run(vm.source)
+                    vm.snapshot = vm.vm.snapshot()
+                except RuntimeError as exc:
+                    self._vm = None
+                    raise SandboxError(f"Hyperlight could not run the guest: {exc}") from exc
+                finally:
+                    self._handler = None
+                vm.warm = True
+            vm.vm.restore(vm.snapshot)
+            state = RunState(tools, limits, grants, on_output)
+
+            def handler(name: str, payload: str) -> tuple[bool, str]:
+                if name == "codeact.program":
+                    return True, program
+                return state.dispatch(name, payload)
+
+            self._handler = handler
+            start = time.perf_counter()
+            try:
+                outcome = vm.vm.run(vm.source)
+            except RuntimeError as exc:
+                self._vm = None  # a failed VM is rebuilt for the next run
+                outcome = None
+                state.error = state.error or GuestError("SandboxTrap", str(exc).splitlines()[0])
+            finally:
+                self._handler = None
+            result = state.result(time.perf_counter() - start)
+            if outcome is not None and outcome.exit_code != 0 and result.error is None:
+                # The executor itself failed before it could report (e.g. out of memory).
+                result.error = GuestError("SandboxError", outcome.stderr.strip() or "the guest failed")
+            if vm.output_dir is not None:
+                result.output_files, notices = collect_outputs(vm.output_dir, limits)
+                result.notices.extend(notices)
+            return result
+
+    def close(self) -> None:
+        if self._vm is not None:
+            self._vm.discard()
+            self._vm = None
+
+    def describe(self) -> str:
+        return "hyperlight: the packaged Python guest in a Hyperlight micro-VM"

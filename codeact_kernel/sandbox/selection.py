@@ -1,0 +1,117 @@
+"""Which backend runs programs: Hyperlight where a VM boots, wasmtime everywhere else.
+
+Hyperlight fails at the first run, not at construction, and on some hosts (nested PVM) only
+after the VM starts; so `auto` boots a tiny program in a subprocess, with a timeout, once
+per process, and keeps the verdict and its reason for `%sandbox` to show.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+
+from ..errors import SandboxError, SandboxUnavailable
+from .base import Sandbox
+
+BACKENDS = ("auto", "hyperlight", "wasmtime")
+PROBE_TIMEOUT = 20.0
+
+_PROBE_PROGRAM = """
+import sys
+try:
+    from hyperlight_sandbox import Sandbox
+    result = Sandbox(backend="wasm").run("print(6 * 7)")
+except BaseException as exc:
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(1)
+sys.exit(0 if result.stdout.strip() == "42" else 2)
+"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether Hyperlight boots here, and why not."""
+
+    ok: bool
+    reason: str
+
+
+def explain(stderr: str) -> str:
+    """A short, actionable reason from what a failed Hyperlight boot printed."""
+    text = stderr.strip()
+    if "No Hypervisor was found" in text:
+        return "no hypervisor: /dev/kvm or /dev/mshv is missing or not accessible to this user"
+    if "VM exit" in text:
+        detail = text.split("Unexpected VM exit:", 1)[-1].split(":", 2)
+        return ("the VM started but the hypervisor could not run it (unexpected VM exit:"
+                f"{':'.join(detail[:2]).rstrip()}); nested or emulated KVM such as PVM cannot run Hyperlight")
+    if "ModuleNotFoundError" in text or "ImportError" in text:
+        return "hyperlight-sandbox is not installed: pip install 'hyperlight-sandbox[wasm]' hyperlight-sandbox-python-guest"
+    if sys.platform == "darwin":
+        return "Hyperlight does not support macOS"
+    last = text.splitlines()[-1] if text else "no output"
+    return f"Hyperlight could not boot: {last[:300]}"
+
+
+def probe_hyperlight(timeout: float = PROBE_TIMEOUT) -> Probe:
+    """Boot a micro-VM in a subprocess; never hangs the caller past `timeout`."""
+    if sys.platform == "darwin":
+        return Probe(False, "Hyperlight does not support macOS")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE_PROGRAM],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return Probe(False, f"the boot probe did not finish within {timeout:g} s")
+    if proc.returncode == 0:
+        return Probe(True, "a Hyperlight micro-VM booted")
+    if proc.returncode == 2:
+        return Probe(False, "a Hyperlight micro-VM booted but gave a wrong answer")
+    return Probe(False, explain(proc.stderr))
+
+
+_cached: Probe | None = None
+_lock = threading.Lock()
+
+
+def cached_probe() -> Probe:
+    """The probe's verdict, computed once per process."""
+    global _cached
+    with _lock:
+        if _cached is None:
+            _cached = probe_hyperlight()
+        return _cached
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The backend in use and why, for the kernel to show."""
+
+    sandbox: Sandbox
+    requested: str
+    reason: str
+
+
+def choose(requested: str | None = None) -> Choice:
+    """Make the sandbox CODEACT_SANDBOX (or `requested`) asks for; `auto` falls back."""
+    kind = (requested or os.environ.get("CODEACT_SANDBOX") or "auto").strip().lower()
+    if kind not in BACKENDS:
+        raise SandboxError(f"unknown sandbox {kind!r}: choose one of {', '.join(BACKENDS)}")
+    if kind in ("auto", "hyperlight"):
+        probe = cached_probe()
+        if probe.ok:
+            from .hyperlight_backend import HyperlightSandbox
+
+            return Choice(HyperlightSandbox(), kind, probe.reason)
+        if kind == "hyperlight":
+            raise SandboxUnavailable("hyperlight", probe.reason)
+        reason = f"Hyperlight is unavailable ({probe.reason}), so programs run in the wasmtime fallback"
+    else:
+        reason = "wasmtime was requested (CODEACT_SANDBOX=wasmtime)"
+    from .wasmtime_backend import WasmtimeSandbox
+
+    return Choice(WasmtimeSandbox(), kind, reason)

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real sandbox, real tools, a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from codeact_kernel.sandbox.base import RunResult
+from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[WasmtimeSandbox]:
+    box = WasmtimeSandbox()
+    yield box
+    box.close()
+
+
+def _weather(city: str, unit: str = "C") -> dict:
+    """The current weather in `city`."""
+    return {"city": city, "temperature": 21.5 if city == "Seattle" else 14.0, "unit": unit}
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+@pytest.fixture
+def tools() -> dict:
+    return {
+        "add": lambda a, b: a + b,
+        "weather": _weather,
+        "fail": _fail,
+        "echo": lambda *args, **kwargs: {"args": list(args), "kwargs": kwargs},
+    }
+
+
+@pytest.fixture
+def assert_healthy(sandbox, tools):
+    """After anything hostile: the host is alive and the next program runs correctly."""
+
+    def check() -> None:
+        result: RunResult = sandbox.run("print(call_tool('add', 2, 3))", tools)
+        assert result.ok, result.error
+        assert result.stdout == "5\n"
+
+    return check
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = f"hello from {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[str]:
+    """A live server on 127.0.0.1; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
