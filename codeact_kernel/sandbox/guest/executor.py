@@ -10,11 +10,9 @@ names that cannot be tool names (they contain a dot), so the WIT interface stays
 Hyperlight's guest has.
 """
 
-import importlib
 import io
 import json
 import sys
-import traceback
 
 # The standard library model-written programs use. Importing it here, at build time,
 # bundles it into the component and pre-initialises it, so importing it in a program is
@@ -29,7 +27,7 @@ STDLIB = (
 _MISSING = set()
 for _name in STDLIB:
     try:
-        importlib.import_module(_name)
+        __import__(_name)
     except ImportError:
         _MISSING.add(_name)
 
@@ -176,11 +174,21 @@ if _MISSING:
 
 
 def _guest_traceback(exc):
-    """The traceback from the program's own frames down; the executor's are noise."""
+    """The program's own frames and the exception, as Python prints them.
+
+    Written out here because Hyperlight's packaged guest has no `traceback` module, and the
+    program's source is not on disk for it to quote anyway.
+    """
+    lines = ["Traceback (most recent call last):\n"]
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != _PROGRAM:
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == _PROGRAM:
+            lines.append(f'  File "{_PROGRAM}", line {tb.tb_lineno}, in {code.co_name}\n')
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    message = str(exc)
+    lines.append(f"{type(exc).__name__}: {message}\n" if message else f"{type(exc).__name__}\n")
+    return "".join(lines)
 
 
 def _namespace():

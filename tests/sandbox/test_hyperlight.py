@@ -1,0 +1,136 @@
+"""The Hyperlight backend: run where a micro-VM boots, skipped elsewhere with the probe's reason.
+
+The guest side of this backend (the executor sent as a program to Hyperlight's packaged
+guest) is also exercised here without a VM, by hosting that same packaged guest component
+under wasmtime, so its protocol is tested on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codeact_kernel.sandbox import guest_build
+from codeact_kernel.sandbox.base import Grants, Limits
+from codeact_kernel.sandbox.host import RunState
+from codeact_kernel.sandbox.selection import cached_probe
+
+
+@pytest.fixture(scope="module")
+def hyperlight():
+    probe = cached_probe()
+    if not probe.ok:
+        pytest.skip(f"Hyperlight cannot boot here: {probe.reason}")
+    from codeact_kernel.sandbox.hyperlight_backend import HyperlightSandbox
+
+    box = HyperlightSandbox()
+    yield box
+    box.close()
+
+
+def test_program_tools_and_output(hyperlight, tools):
+    seen = []
+    result = hyperlight.run("print(call_tool('add', 2, b=3))\nset_result([1])", tools,
+                            on_output=lambda s, t: seen.append(t))
+    assert result.ok, result.error
+    assert result.stdout == "5\n" and seen == ["5\n"] and result.value == [1]
+
+
+def test_tool_errors_and_tracebacks(hyperlight, tools):
+    result = hyperlight.run("call_tool('fail', 'x')", tools)
+    assert result.error.type == "ToolError" and "fail: ValueError: x" in result.error.message
+    result = hyperlight.run("call_tool('nope')", tools)
+    assert "available tools: add, echo, fail, weather" in result.error.message
+
+
+def test_fresh_state_per_run(hyperlight, tools):
+    hyperlight.run("leaked = 1", tools)
+    assert hyperlight.run("print('leaked' in globals())", tools).stdout == "False\n"
+
+
+def test_missing_stdlib_explains_itself(hyperlight, tools):
+    result = hyperlight.run("import datetime\nprint('ok')", tools)
+    if result.ok:
+        return  # a newer packaged guest has it: nothing to explain
+    assert "CODEACT_SANDBOX=wasmtime" in result.error.message
+
+
+def test_no_host_files_or_environment(hyperlight, tools, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-value")
+    result = hyperlight.run("import os\nprint(os.environ.get('OPENAI_API_KEY'))", tools)
+    assert "sk-test" not in result.stdout
+    assert hyperlight.run("open('/etc/passwd').read()", tools).error is not None
+
+
+def test_network_allow_list(hyperlight, tools, http_server):
+    grants = Grants(allowed_domains={http_server.split("//")[1]: None})
+    result = hyperlight.run(f"print(http_get('{http_server}/a')['body'])", tools, grants=grants)
+    assert result.stdout == "hello from /a\n"
+    assert hyperlight.run(f"http_get('{http_server}/a')", tools).error.type == "PermissionError"
+
+
+def test_output_files(hyperlight, tools):
+    result = hyperlight.run("open('/output/a.txt', 'w').write('hi')", tools, grants=Grants(output=True))
+    assert result.output_files == {"a.txt": b"hi"}
+
+
+# --- the bootstrap the Hyperlight backend sends, in the packaged guest, hosted by wasmtime --
+
+@pytest.fixture(scope="module")
+def packaged_guest():
+    """Run a program in Hyperlight's packaged guest the way the Hyperlight host would."""
+    import wasmtime
+    import wasmtime.component as wc
+
+    engine = wasmtime.Engine()
+    component = guest_build._type_only_component(engine)
+    linker = wc.Linker(engine)
+    linker.add_wasip2()
+    linker.add_wasi_http()  # the packaged guest imports it; our executor never uses it
+    route = {}
+
+    def dispatch(_store, name, args_json):
+        # Hyperlight calls the registered callback with the JSON object's keys as kwargs.
+        if name != "codeact.dispatch":
+            return wc.Variant("err", f"unknown tool {name}")
+        kwargs = json.loads(args_json)
+        ok, text = route["handler"](kwargs["name"], kwargs["payload"])
+        return wc.Variant("ok", json.dumps(text)) if ok else wc.Variant("err", f"HostRefusal: {text}")
+
+    with linker.root() as root, root.add_instance(guest_build.TOOLS_INTERFACE) as inst:
+        inst.add_func("dispatch", dispatch)
+
+    def run(program, tools):
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasmtime.WasiConfig())
+        store.set_wasi_http()  # a store not set up for wasi:http would abort on a request
+        instance = linker.instantiate(store, component)
+        executor = instance.get_export_index(store, guest_build.EXECUTOR_INTERFACE)
+        func = instance.get_func(store, instance.get_export_index(store, "run", executor))
+        state = RunState(tools, Limits(), Grants(), None)
+        route["handler"] = lambda n, p: (True, program) if n == "codeact.program" else state.dispatch(n, p)
+        func(store, guest_build.GUEST_SOURCE.read_text())
+        return state.result(0.0)
+
+    return run
+
+
+def test_the_bootstrap_runs_in_the_packaged_guest(packaged_guest, tools):
+    result = packaged_guest("print(call_tool('add', 2, b=3))\nset_result({'ok': True})", tools)
+    assert result.ok, result.error
+    assert result.stdout == "5\n" and result.value == {"ok": True}
+
+
+def test_the_bootstrap_reports_tool_errors_like_the_fuller_guest(packaged_guest, tools):
+    result = packaged_guest("try:\n    call_tool('fail', 'x')\nexcept ToolError as e:\n    print(e)\n1/0", tools)
+    assert result.stdout == "fail: ValueError: x\n"
+    assert result.error.type == "ZeroDivisionError"
+    assert 'File "<program>", line 5' in result.error.traceback
+
+
+def test_the_packaged_guest_explains_a_missing_module(packaged_guest, tools):
+    result = packaged_guest("import textwrap", tools)
+    assert result.error.type == "ImportError"
+    assert "not in Hyperlight's packaged Python guest" in result.error.message
+    assert "CODEACT_SANDBOX=wasmtime" in result.error.message
