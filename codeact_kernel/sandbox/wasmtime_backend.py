@@ -7,12 +7,15 @@ through which every `call_tool`, printed chunk and HTTP request comes to the hos
 is never linked: wasmtime's own implementation aborts the process when a store is not set up
 for it; HTTP goes through `dispatch` and the host's allow-list instead.
 
-Every run gets a fresh instance (no state leaks between programs). The next instance is
-prepared in the background after a run, off the timed path.
+Each program starts from a clean slate without paying for a new instance every time: the
+executor gives every run a new namespace and reports when a program changed anything the
+next one would see (a module's attributes, builtins, sys); that instance, and any that
+trapped, is replaced before the next run (about 2 ms).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -31,6 +34,7 @@ from .host import RunState, collect_outputs, dir_size
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
 _WATCH_INTERVAL = 0.05
+_STATE_CHANGED = 2  # in the exit code: see guest/executor.py
 
 
 class _Runtime:
@@ -103,6 +107,15 @@ class _Guest:
     def fits(self, grants: Grants, limits: Limits) -> bool:
         return self.grants == grants and self.memory_mb == limits.memory_mb
 
+    def clear_output(self) -> None:
+        """Empty /output for the next run (the directory itself stays preopened)."""
+        assert self.output_dir is not None
+        for entry in os.scandir(self.output_dir):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+
     def discard(self) -> None:
         if self.output_dir is not None:
             shutil.rmtree(self.output_dir, ignore_errors=True)
@@ -116,8 +129,9 @@ class WasmtimeSandbox(Sandbox):
 
     def __init__(self, wasm: Path | None = None) -> None:
         self._runtime = _Runtime.get(wasm)
-        self._spare: _Guest | None = None
-        self._spare_thread: threading.Thread | None = None
+        self._guest: _Guest | None = None
+        self._current: _Guest | None = None
+        self._limits: Limits | None = None
         self._stop_reason: str | None = None
         self._running = threading.Event()
         self._deadline = 0.0
@@ -125,32 +139,24 @@ class WasmtimeSandbox(Sandbox):
         self._closed = False
         self._watcher = threading.Thread(target=self._watchdog, name="codeact-watchdog", daemon=True)
         self._watcher.start()
-        self._current: _Guest | None = None
-        self._prepare(Grants(), Limits())
+        self.prepare()
 
-    # -- instances -------------------------------------------------------------
-    def _prepare(self, grants: Grants, limits: Limits) -> None:
-        """Start building the next instance in the background."""
-
-        def build() -> None:
-            try:
-                self._spare = _Guest(self._runtime, grants, limits.memory_mb)
-            except Exception:  # surfaced by _take, which builds in the foreground
-                self._spare = None
-
-        self._spare_thread = threading.Thread(target=build, name="codeact-spare", daemon=True)
-        self._spare_thread.start()
+    def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
+        """Have an instance ready for these grants, so the next run does not build one."""
+        self._take(grants, limits)
 
     def _take(self, grants: Grants, limits: Limits) -> _Guest:
-        if self._spare_thread is not None:
-            self._spare_thread.join()
-            self._spare_thread = None
-        guest, self._spare = self._spare, None
-        if guest is not None and guest.fits(grants, limits):
-            return guest
-        if guest is not None:
-            guest.discard()
-        return _Guest(self._runtime, grants, limits.memory_mb)
+        guest = self._guest
+        if guest is None or not guest.fits(grants, limits):
+            if guest is not None:
+                guest.discard()
+            guest = self._guest = _Guest(self._runtime, grants, limits.memory_mb)
+        return guest
+
+    def _retire(self) -> None:
+        if self._guest is not None:
+            self._guest.discard()
+            self._guest = None
 
     # -- limits ----------------------------------------------------------------
     def _watchdog(self) -> None:
@@ -203,8 +209,9 @@ class WasmtimeSandbox(Sandbox):
             self._running.set()
             self._watch.notify()
         trap: Exception | None = None
+        exit_code = 0
         try:
-            guest.run(program)
+            exit_code = guest.run(program)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             trap = exc
         finally:
@@ -218,8 +225,9 @@ class WasmtimeSandbox(Sandbox):
         if guest.output_dir is not None:
             result.output_files, notices = collect_outputs(guest.output_dir, limits)
             result.notices.extend(notices)
-        guest.discard()
-        self._prepare(grants, limits)
+            guest.clear_output()
+        if trap is not None or exit_code & _STATE_CHANGED:
+            self._retire()  # a trapped instance is unusable; a changed one is not clean
         return result
 
     def _trap_error(self, trap: Exception, limits: Limits) -> GuestError:
@@ -241,11 +249,7 @@ class WasmtimeSandbox(Sandbox):
         self._closed = True
         with self._watch:
             self._watch.notify()
-        if self._spare_thread is not None:
-            self._spare_thread.join()
-        if self._spare is not None:
-            self._spare.discard()
-            self._spare = None
+        self._retire()
 
     def describe(self) -> str:
         return (f"wasmtime {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".strip()

@@ -101,10 +101,15 @@ def test_result_value_comes_back(sandbox, tools):
     assert not sandbox.run("pass", tools).has_value
 
 
-def test_each_run_starts_fresh(sandbox, tools):
-    sandbox.run("import json\njson.dumps = None\nleaked = 1", tools)
-    result = sandbox.run("import json\nprint(json.dumps([1]), 'leaked' in globals())", tools)
-    assert result.stdout == "[1] False\n"
+@pytest.mark.parametrize("tamper", [
+    "import json\njson.dumps = None",
+    "import builtins\nbuiltins.len = None",
+    "import sys\nsys.modules['json'] = None",
+])
+def test_each_run_starts_fresh(sandbox, tools, tamper):
+    sandbox.run(tamper + "\nleaked = 1", tools)
+    result = sandbox.run("import json\nprint(json.dumps([len('ab')]), 'leaked' in globals())", tools)
+    assert result.stdout == "[2] False\n"
 
 
 def test_the_stdlib_models_use_imports_and_works(sandbox, tools):
