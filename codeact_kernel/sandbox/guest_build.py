@@ -14,7 +14,6 @@ result, so a kernel pays for it once per installation.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -40,18 +39,35 @@ def cache_dir() -> Path:
 
 
 def packaged_guest_wasm() -> Path:
-    """The `.wasm` of Hyperlight's packaged Python guest (its interface is our contract)."""
-    from importlib import resources
+    """The `.wasm` of Hyperlight's packaged Python guest (its interface is our contract).
 
-    return Path(str(resources.files("python_guest").joinpath("resources", "python-sandbox.wasm")))
+    Found without importing `python_guest`, whose import copies a 44 MB file.
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("python_guest")
+    if spec is None or not spec.submodule_search_locations:
+        raise GuestBuildError("hyperlight-sandbox-python-guest is not installed: "
+                              "pip install hyperlight-sandbox-python-guest==0.8.0")
+    return Path(list(spec.submodule_search_locations)[0]) / "resources" / "python-sandbox.wasm"
 
 
 def _build_key() -> str:
+    """Changes when the executor, this builder, componentize-py or the packaged guest do.
+
+    Keyed on file contents of our two small files and on stat() of the others: asking
+    importlib.metadata for versions costs more than the whole rest of a kernel start.
+    """
+    from importlib.util import find_spec
+
     digest = hashlib.sha256()
     digest.update(GUEST_SOURCE.read_bytes())
     digest.update(Path(__file__).read_bytes())
-    for dist in ("componentize-py", "wasmtime", "hyperlight-sandbox-python-guest"):
-        digest.update(f"{dist}={importlib.metadata.version(dist)};".encode())
+    componentize = find_spec("componentize_py")
+    for path in (componentize.origin if componentize else None, packaged_guest_wasm()):
+        if path:
+            st = os.stat(path)
+            digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -97,10 +113,14 @@ def _type_only_component(engine):  # type: ignore[no-untyped-def]
 
 
 def _file_key(path: Path) -> str:
-    """Key a compiled module on stat() and wasmtime's version: hashing 19 MB costs more."""
-    st = path.stat()
-    raw = f"{path}:{st.st_size}:{st.st_mtime_ns}:{importlib.metadata.version('wasmtime')}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+    """Key a compiled module on stat() of the .wasm and of libwasmtime: hashing 19 MB costs more."""
+    import wasmtime
+
+    parts = []
+    for item in (path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")):
+        st = os.stat(item)
+        parts.append(f"{item}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

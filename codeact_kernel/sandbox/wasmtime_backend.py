@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -35,6 +34,12 @@ _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
 _WATCH_INTERVAL = 0.05
 _STATE_CHANGED = 2  # in the exit code: see guest/executor.py
+
+
+def _temp_dir() -> Path:
+    import tempfile  # only when /output is granted: it pulls in `random` and friends
+
+    return Path(tempfile.mkdtemp(prefix="codeact-output-"))
 
 
 class _Runtime:
@@ -80,7 +85,7 @@ class _Guest:
     def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int) -> None:
         self.grants = grants
         self.memory_mb = memory_mb
-        self.output_dir = Path(tempfile.mkdtemp(prefix="codeact-output-")) if grants.output else None
+        self.output_dir = _temp_dir() if grants.output else None
         self.store = wasmtime.Store(runtime.engine)
         wasi = wasmtime.WasiConfig()
         if grants.input_dir is not None:
