@@ -22,10 +22,10 @@ import datetime as _dt
 import decimal
 import json
 import pathlib
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 OutputCallback = Callable[[str, str], None]
@@ -61,12 +61,12 @@ class Grants:
     allowed_domains: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ToolCall:
     """One `call_tool` the program made."""
 
     name: str
-    args: list[Any]
+    args: Sequence[Any]  # as the program sent them (a JSON list), or () for none
     kwargs: dict[str, Any]
     duration: float
     ok: bool
@@ -150,9 +150,14 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"a value of type {type(value).__name__} cannot be sent to the program as JSON")
 
 
+# Built once: a tool call crosses here and the defaults' per-call set-up is measurable.
+_encode = json.JSONEncoder(default=_to_json, ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+
+
 def encode_result(value: Any) -> str:
     """JSON text of a tool's return value, as the guest will receive it."""
-    return json.dumps(value, default=_to_json, ensure_ascii=False)
+    return _encode(value)
 
 
 class ToolDispatcher:
@@ -168,29 +173,25 @@ class ToolDispatcher:
 
     def __call__(self, name: str, args_json: str) -> tuple[bool, str]:
         """Return (ok, payload): the result's JSON, or an error message for the program."""
-        if len(self.calls) >= self._max_calls:
-            return False, (
-                f"tool call limit reached: a program may make at most {self._max_calls} calls"
-            )
-        start = time.perf_counter()
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
+        calls = self.calls
+        if len(calls) >= self._max_calls:
+            return False, f"tool call limit reached: a program may make at most {self._max_calls} calls"
+        fn = self._tools.get(name)
+        args: Any = ()
+        kwargs: Any = {}
+        start = perf_counter()
         try:
-            decoded = json.loads(args_json) if args_json else {}
-            if not isinstance(decoded, dict):
+            kwargs = _decode(args_json) if args_json else {}
+            if type(kwargs) is not dict:
                 raise TypeError("tool arguments must be a JSON object")
-            args = list(decoded.pop(ARGS_KEY, []))
-            kwargs = decoded
-            fn = self._tools.get(name)
+            args = kwargs.pop(ARGS_KEY, ())
             if fn is None:
                 available = ", ".join(sorted(self._tools)) or "none"
                 raise LookupError(f"unknown tool {name!r}; available tools: {available}")
-            payload = encode_result(fn(*args, **kwargs))
+            payload = _encode(fn(*args, **kwargs))
         except Exception as exc:  # the program sees the tool's failure, the host carries on
             message = f"{type(exc).__name__}: {exc}"
-            self.calls.append(
-                ToolCall(name, args, kwargs, time.perf_counter() - start, False, message)
-            )
+            calls.append(ToolCall(name, list(args), kwargs, perf_counter() - start, False, message))
             return False, message
-        self.calls.append(ToolCall(name, args, kwargs, time.perf_counter() - start, True))
+        calls.append(ToolCall(name, args, kwargs, perf_counter() - start, True))
         return True, payload

@@ -96,11 +96,10 @@ class _Guest:
         self.store.set_limits(memory_size=memory_mb * 2**20)
         self.store.set_epoch_deadline(2**62)
         instance = runtime.linker.instantiate(self.store, runtime.component)
-        executor = instance.get_export_index(self.store, _EXECUTOR)
-        if executor is None:
-            raise SandboxError("the guest component does not export the executor interface")
-        func = instance.get_func(self.store, instance.get_export_index(self.store, "run", executor))
-        self.run = _fastcall.RunFunc(func, self.store)
+        try:
+            self.run = _fastcall.RunFunc(instance, self.store, _EXECUTOR)
+        except LookupError as exc:
+            raise SandboxError(f"the guest component does not export what it should: {exc}") from exc
         # A fresh instance's first run pays for first-touch memory and lazy guest setup;
         # pay it here, off the timed path, with a route that discards everything.
         token = runtime.route.enter(lambda _name, _payload: (True, "null"))
@@ -217,7 +216,7 @@ class WasmtimeSandbox(Sandbox):
         exit_code = 0
         try:
             exit_code = guest.run(program)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
             self._running.clear()

@@ -72,6 +72,32 @@ class ToolError(RuntimeError):
     """A tool failed on the host; the message names the tool and says why."""
 
 
+def _fast_json():
+    """JSON encode/decode without json.dumps/loads' per-call set-up (CPython on wasm is slow)."""
+    try:
+        from _json import make_encoder, make_scanner
+    except ImportError:
+        return json.dumps, json.loads
+    encoder = json.JSONEncoder()
+    iterencode = make_encoder(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+                              ": ", ", ", False, False, True)
+    scan = make_scanner(json.JSONDecoder())
+
+    def dumps(value):
+        return "".join(iterencode(value, 0))
+
+    def loads(text):
+        value, end = scan(text, 0)
+        if end != len(text) and text[end:].strip():
+            raise ValueError("extra data after the JSON value")
+        return value
+
+    return dumps, loads
+
+
+_dumps, _loads = _fast_json()
+
+
 def call_tool(name, *args, **kwargs):
     """Call the host tool `name`; arguments and result travel as JSON."""
     if not isinstance(name, str):
@@ -81,13 +107,13 @@ def call_tool(name, *args, **kwargs):
             raise TypeError(f"{_ARGS_KEY!r} is reserved")
         kwargs[_ARGS_KEY] = args
     try:
-        payload = json.dumps(kwargs)
+        payload = _dumps(kwargs)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"call_tool({name!r}): arguments must be JSON values: {exc}") from None
     ok, text = _dispatch(name, payload)
     if not ok:
         raise ToolError(f"{name}: {text}")
-    return json.loads(text)
+    return _loads(text)
 
 
 def _http(method, url, body=None, headers=None):
