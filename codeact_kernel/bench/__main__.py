@@ -31,13 +31,11 @@ print(f"{(time.perf_counter() - t0) * 1000:.3f}")
 """
 
 
-def _median(fn: Callable[[], object], runs: int, pause: float = 0.0) -> float:
-    """Median seconds of `fn` over `runs` calls, after one warm-up."""
+def _median(fn: Callable[[], object], runs: int) -> float:
+    """Median seconds of `fn` over `runs` back-to-back calls, after one warm-up."""
     fn()
     times = []
     for _ in range(runs):
-        if pause:
-            time.sleep(pause)  # lets the backend prepare its next instance, as between cells
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -80,15 +78,20 @@ def bench_sandbox(runs: int) -> None:
     loop_calls = f"for i in range({n_calls}):\n    call_tool('echo', x=i)"
     loop_only = f"for i in range({n_calls}):\n    pass"
 
-    rows: list[tuple[str, float, str]] = []
-    pause = 0.005
-    sandbox_orders = _median(lambda: box.run(orders.PROGRAM, tools), runs, pause)
-    smol_orders = _median(run_smol, runs)
-    exec_orders = _median(run_exec, runs)
-    empty = _median(lambda: box.run("", {}), runs, pause)
-    empty_b2b = _median(lambda: box.run("", {}), runs)
-    with_calls = _median(lambda: box.run(loop_calls, echo), runs, pause)
-    without = _median(lambda: box.run(loop_only, echo), runs, pause)
+    # Interleave the three executors so a machine that speeds up or slows down mid-run
+    # affects them alike.
+    sandbox_t, smol_t, exec_t = [], [], []
+    for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
+        fn()
+    for _ in range(runs):
+        for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    sandbox_orders, smol_orders, exec_orders = (statistics.median(t) for t in (sandbox_t, smol_t, exec_t))
+    empty = _median(lambda: box.run("", {}), runs)
+    with_calls = _median(lambda: box.run(loop_calls, echo), runs)
+    without = _median(lambda: box.run(loop_only, echo), runs)
     call_us = (with_calls - without) / n_calls * 1e6
 
     cold_inside, cold_spawn = [], []
@@ -100,15 +103,13 @@ def bench_sandbox(runs: int) -> None:
     cold_ms = statistics.median(cold_inside)
     spawn_ms = statistics.median(cold_spawn)
 
-    rows += [
+    rows = [
         ("orders program (36 call_tool), wasmtime sandbox", sandbox_orders * 1e3,
          f"{sandbox_orders / smol_orders:.2f}x smolagents (target <= {TARGETS['orders_ratio']}x), "
          f"{sandbox_orders / exec_orders:.1f}x exec"),
         ("orders program, smolagents LocalPythonExecutor", smol_orders * 1e3, "peer"),
         ("orders program, plain exec (no isolation)", exec_orders * 1e3, "floor"),
-        ("warm empty run (instance ready, as between cells)", empty * 1e3,
-         f"target <= {TARGETS['empty_ms']} ms"),
-        ("warm empty run, back to back", empty_b2b * 1e3, "next instance not yet ready"),
+        ("warm empty run", empty * 1e3, f"target <= {TARGETS['empty_ms']} ms"),
         ("call_tool round trip", call_us / 1e3, f"{call_us:.1f} us (target <= {TARGETS['call_us']:g} us)"),
         ("cold start: import, load, instantiate, first run", cold_ms, f"target <= {TARGETS['cold_ms']:g} ms"),
         ("cold start from process spawn", spawn_ms, "includes the interpreter's own start"),

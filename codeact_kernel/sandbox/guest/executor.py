@@ -13,6 +13,7 @@ Hyperlight's guest has.
 import io
 import json
 import sys
+from time import monotonic as _monotonic
 
 # The standard library model-written programs use. Importing it here, at build time,
 # bundles it into the component and pre-initialises it, so importing it in a program is
@@ -61,6 +62,7 @@ else:
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"
 _CHUNK = 8192
+_FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
 # CPython on wasm overflows the wasm stack near 1,000 Python frames; stop well before so
 # deep recursion is a RecursionError the program can see, not a trap.
 _RECURSION_LIMIT = 400
@@ -96,6 +98,7 @@ def _fast_json():
 
 
 _dumps, _loads = _fast_json()
+_streams = ()  # the running program's stdout and stderr
 
 
 def call_tool(name, *args, **kwargs):
@@ -110,6 +113,9 @@ def call_tool(name, *args, **kwargs):
         payload = _dumps(kwargs)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"call_tool({name!r}): arguments must be JSON values: {exc}") from None
+    for stream in _streams:  # the program may wait here: show what it printed so far
+        if stream._parts:
+            stream.flush()
     ok, text = _dispatch(name, payload)
     if not ok:
         raise ToolError(f"{name}: {text}")
@@ -148,10 +154,13 @@ def set_result(value):
 
 
 class _Stream(io.TextIOBase):
-    """sys.stdout/stderr for the program: buffered chunks sent to the host as they fill.
+    """sys.stdout/stderr for the program: text reaches the host in chunks, as it is printed.
 
-    When the host answers that its output cap is reached, further text is dropped here, so
-    a flood costs neither the host's memory nor many crossings.
+    A line is sent once 50 ms have passed since the last send, when 8 KB have gathered,
+    before every tool call (where a program waits), on flush(), and at the end; so a
+    program that prints a table costs one crossing, not one per line. When the host
+    answers that its output cap is reached, further text is dropped here, so a flood
+    costs neither the host's memory nor many crossings.
     """
 
     def __init__(self, name):
@@ -159,6 +168,7 @@ class _Stream(io.TextIOBase):
         self._parts = []
         self._size = 0
         self._open = True
+        self._sent_at = _monotonic()
 
     def writable(self):
         return True
@@ -169,7 +179,7 @@ class _Stream(io.TextIOBase):
         if self._open and text:
             self._parts.append(text)
             self._size += len(text)
-            if self._size >= _CHUNK or "\n" in text:
+            if self._size >= _CHUNK or ("\n" in text and _monotonic() - self._sent_at >= _FLUSH_EVERY):
                 self.flush()
         return len(text)
 
@@ -180,6 +190,7 @@ class _Stream(io.TextIOBase):
             self._size = 0
             ok, _ = _dispatch(self._target, text)
             self._open = ok
+            self._sent_at = _monotonic()
 
 
 class _ExplainMissing:
@@ -277,7 +288,8 @@ def execute(code):
     """
     if _packaged_call_tool is None and not _PRISTINE:
         _capture_pristine()
-    out, err = _Stream("stdout"), _Stream("stderr")
+    global _streams
+    out, err = _streams = _Stream("stdout"), _Stream("stderr")
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     exit_code = 0
