@@ -1,0 +1,170 @@
+"""Approval: what may run without a human (pure policy), and the widget a human decides in.
+
+Nothing runs before a decision. The widget is built from plain ipywidgets controls
+(Buttons, Textarea, Text, HTML) so every widget frontend can show it and tests can drive
+it with the same comm messages a browser sends.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import hashlib
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Literal
+
+DecisionKind = Literal["approved", "edited", "rejected", "auto"]
+Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The tools a program may call, found without running it."""
+
+    tools: tuple[str, ...]
+    dynamic: bool
+    """True if some call_tool's name is not a string literal, or call_tool is passed around."""
+
+    def describe(self) -> str:
+        names = ", ".join(self.tools) or "no tools"
+        return names + (" (and tools chosen at run time)" if self.dynamic else "")
+
+
+def scan(program: str) -> Scan:
+    """Statically list `call_tool("name", ...)` targets; anything it cannot read is dynamic."""
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        return Scan((), True)
+    names: list[str] = []
+    dynamic = False
+    direct_calls: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "call_tool":
+            direct_calls.add(id(node.func))
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                if first.value not in names:
+                    names.append(first.value)
+            else:
+                dynamic = True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "call_tool" and id(node) not in direct_calls:
+            dynamic = True  # aliased, passed or rebound: the target cannot be read statically
+    return Scan(tuple(names), dynamic)
+
+
+def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str]) -> Route:
+    """Where a program goes under `policy`, given what the frontend can do.
+
+    `auto` still asks when the program may call a tool marked `approval="always"`, by name
+    or through a call_tool whose name is not a literal. A headless run (no stdin) never
+    waits for a human: it fails instead.
+    """
+    if policy == "reject":
+        return "show-only"
+    sensitive = set(always_ask)
+    if policy == "auto" and not (sensitive & set(found.tools) or (sensitive and found.dynamic)):
+        return "run"
+    if widgets:
+        return "widget"
+    if stdin:
+        return "stdin"
+    return "fail-headless"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a human (or a policy) decided, and exactly what will run."""
+
+    kind: DecisionKind
+    program: str
+    reason: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def runs(self) -> bool:
+        return self.kind != "rejected"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.program.encode()).hexdigest()
+
+    def record(self) -> str:
+        """One Markdown line that survives in a saved notebook without widget state."""
+        when = self.at.astimezone().strftime("%H:%M:%S")
+        label = {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
+                 "auto": "Approved by policy (auto)"}[self.kind]
+        text = f"**{label}** at {when}"
+        if self.runs:
+            text += f" · sha256 `{self.sha256[:16]}`"
+        if self.reason:
+            text += f" · reason: {self.reason}"
+        return text
+
+
+def highlight(program: str) -> str:
+    """The program as self-contained HTML (inline styles, so any frontend renders it)."""
+    try:
+        from pygments import highlight as render
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:  # pragma: no cover - pygments comes with IPython
+        return f"<pre>{html.escape(program)}</pre>"
+    return render(program, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
+
+
+class ApprovalWidget:
+    """Approve, Edit and Reject buttons over the highlighted program; `decide()` awaits a click."""
+
+    def __init__(self, program: str, found: Scan, loop: asyncio.AbstractEventLoop) -> None:
+        import ipywidgets as w
+
+        self.program = program
+        self._loop = loop
+        self._future: asyncio.Future[Decision] = loop.create_future()
+        self.code = w.HTML(highlight(program))
+        self.calls = w.HTML(f"<b>Calls:</b> {html.escape(found.describe())}")
+        self.approve = w.Button(description="Approve", button_style="success", icon="check",
+                                tooltip="Run this program in the sandbox")
+        self.edit = w.Button(description="Edit", icon="pencil", tooltip="Edit the program before running it")
+        self.reject = w.Button(description="Reject", button_style="danger", icon="times",
+                               tooltip="Do not run; the reason goes to the model")
+        self.editor = w.Textarea(value=program, rows=min(30, program.count("\n") + 3),
+                                 layout=w.Layout(width="100%", display="none"))
+        self.reason = w.Text(placeholder="Reason for rejecting (optional, sent to the model)",
+                             layout=w.Layout(width="100%"))
+        self.approve.on_click(lambda _b: self._decide("approve"))
+        self.edit.on_click(lambda _b: self._start_editing())
+        self.reject.on_click(lambda _b: self._decide("reject"))
+        self.view = w.VBox([self.calls, self.code, self.editor,
+                            w.HBox([self.approve, self.edit, self.reject]), self.reason])
+
+    def _start_editing(self) -> None:
+        self.editor.layout.display = ""
+        self.code.layout.display = "none"
+        self.edit.disabled = True
+
+    def _decide(self, action: str) -> None:
+        if action == "reject":
+            decision = Decision("rejected", self.program, self.reason.value.strip() or None)
+        else:
+            text = self.editor.value
+            decision = Decision("edited" if text != self.program else "approved", text)
+        # Comm handlers may run on another thread: resolve through the loop.
+        self._loop.call_soon_threadsafe(self._resolve, decision)
+
+    def _resolve(self, decision: Decision) -> None:
+        if not self._future.done():
+            self._future.set_result(decision)
+
+    async def decide(self) -> Decision:
+        return await self._future
+
+    def close(self) -> None:
+        """Close every control, so no comm outlives the decision."""
+        for widget in (self.view, *self.view.children, *self.view.children[3].children):
+            widget.close()

@@ -1,0 +1,412 @@
+"""The CodeAct kernel: the one place where prompt, model, approval and sandbox meet.
+
+A cell is a prompt unless it starts with `%%python` (ordinary IPython code in the kernel's
+namespace) or is a line magic. For a prompt the data flows one way:
+cell -> messages -> model (streamed) -> program -> approval -> sandbox (streamed) -> output,
+and the turn is remembered for the next cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.display import HTML, Image, Markdown, display
+from ipykernel.ipkernel import IPythonKernel
+from traitlets import CaselessStrEnum, Float, Unicode
+
+from . import __version__, approval
+from .config import APPROVAL_POLICIES, SANDBOXES, Config
+from .errors import CodeActError, ConfigError, ModelError
+from .magics import CodeActMagics
+from .model import Reply, Turn, build_messages, codeact_instructions, complete
+from .sandbox.base import RunResult
+from .session import Session
+from .tools import tool
+
+PYTHON_MARKER = "%%python"
+OUTPUT_DIR = "codeact_output"
+_IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif"}
+_STREAM_REFRESH = 0.1  # seconds between updates of the streamed reply
+
+
+class _Failure(Exception):
+    """A prompt cell ends with an error output; carries what the reply should say."""
+
+    def __init__(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
+        super().__init__(evalue)
+        self.ename, self.evalue = ename, evalue
+        self.traceback = traceback or [f"{ename}: {evalue}"]
+
+
+class CodeActKernel(IPythonKernel):
+    """IPython, plus prompt cells answered by a model's program that runs in a sandbox."""
+
+    implementation = "codeact"
+    implementation_version = __version__
+    banner = (f"CodeAct kernel {__version__}: each cell is a prompt; start a cell with "
+              f"{PYTHON_MARKER} for Python, %codeact for help.")
+    language_info = {
+        "name": "codeact",
+        "version": __version__,
+        "mimetype": "text/markdown",
+        "file_extension": ".md",
+        "pygments_lexer": "markdown",
+        "codemirror_mode": "markdown",
+        "nbconvert_exporter": "markdown",
+    }
+    help_links = [{"text": "CodeAct kernel", "url": "https://pypi.org/project/codeact-kernel/"}]
+
+    model = Unicode(None, allow_none=True, help="Model name (CODEACT_MODEL).").tag(config=True)
+    base_url = Unicode(None, allow_none=True, help="OpenAI-compatible server (OPENAI_BASE_URL).").tag(config=True)
+    approval = CaselessStrEnum(APPROVAL_POLICIES, None, allow_none=True,
+                               help="ask, auto or reject (CODEACT_APPROVAL).").tag(config=True)
+    sandbox = CaselessStrEnum(SANDBOXES, None, allow_none=True,
+                              help="auto, hyperlight or wasmtime (CODEACT_SANDBOX).").tag(config=True)
+    timeout = Float(None, allow_none=True, help="Seconds a program may run (CODEACT_TIMEOUT).").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._config_error: ConfigError | None = None
+        try:
+            config = self._initial_config()
+        except ConfigError as exc:  # reported by every prompt cell; the kernel still starts
+            self._config_error = exc
+            config = Config()
+        self.codeact = Session(config)
+        assert self.shell is not None
+        self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
+        self.shell.user_ns["tool"] = tool
+        self._cancel: Callable[[], None] | None = None
+
+    def _initial_config(self) -> Config:
+        traits = {"model": self.model, "base_url": self.base_url, "approval": self.approval,
+                  "sandbox": self.sandbox, "timeout": self.timeout}
+        return Config(**{k: v for k, v in traits.items() if v is not None}).with_env()
+
+    # -- routing cells -------------------------------------------------------------
+    @staticmethod
+    def _python_body(code: str) -> str | None:
+        stripped = code.lstrip()
+        if stripped.startswith(PYTHON_MARKER):
+            first, _, rest = stripped.partition("\n")
+            if first.strip() == PYTHON_MARKER:
+                return rest
+        return None
+
+    @staticmethod
+    def _is_magic(code: str) -> bool:
+        lines = [line for line in code.strip().splitlines() if line.strip()]
+        return bool(lines) and all(line.lstrip().startswith("%") or line.lstrip().startswith("!")
+                                   for line in lines) or code.lstrip().startswith("%%")
+
+    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                         user_expressions: dict | None = None, allow_stdin: bool = False,
+                         *, cell_meta: dict | None = None, cell_id: str | None = None) -> dict:
+        body = self._python_body(code)
+        if body is not None:
+            return await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
+                                            cell_meta=cell_meta, cell_id=cell_id)
+        if not code.strip() or self._is_magic(code):
+            return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin,
+                                            cell_meta=cell_meta, cell_id=cell_id)
+        return await self._prompt_cell(code.strip(), store_history, allow_stdin)
+
+    async def _prompt_cell(self, prompt: str, store_history: bool, allow_stdin: bool) -> dict:
+        shell = self.shell
+        assert shell is not None
+        count = shell.execution_count
+        if store_history:
+            shell.history_manager.store_inputs(count, prompt)  # type: ignore[union-attr]
+        shell.execution_count += 1
+        task = asyncio.ensure_future(self._answer(prompt, allow_stdin))
+        restore = self._interrupt_cancels(task)
+        try:
+            await task
+            status: dict[str, Any] = {"status": "ok", "user_expressions": {}}
+        except asyncio.CancelledError:
+            status = self._error("KeyboardInterrupt", "interrupted: the kernel and its variables are intact")
+        except _Failure as failure:
+            status = self._error(failure.ename, failure.evalue, failure.traceback)
+        except (CodeActError, ConfigError) as exc:
+            status = self._error(type(exc).__name__, str(exc))
+        finally:
+            restore()
+        return {**status, "execution_count": count, "payload": []}
+
+    def _interrupt_cancels(self, task: asyncio.Future) -> Callable[[], None]:
+        """Make SIGINT cancel this cell (and its sandbox run) within milliseconds."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+
+        def on_sigint(_signum: int, _frame: object) -> None:
+            if self._cancel is not None:
+                self._cancel()
+            loop.call_soon_threadsafe(task.cancel)
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def _error(self, ename: str, evalue: str, traceback: list[str] | None = None) -> dict:
+        content = {"ename": ename, "evalue": evalue, "traceback": traceback or [f"{ename}: {evalue}"]}
+        self.send_response(self.iopub_socket, "error", content)
+        return {"status": "error", **content}
+
+    # -- one prompt ------------------------------------------------------------------
+    async def _answer(self, prompt: str, allow_stdin: bool) -> None:
+        if self._config_error is not None:
+            raise self._config_error
+        session = self.codeact
+        config = session.config
+        totals = {"in": 0, "out": 0, "model": 0.0, "sandbox": 0.0, "calls": 0}
+        request = prompt
+        bound: str | None = None
+        failure: _Failure | None = None
+        for attempt in range(config.max_repairs + 1):
+            reply = await self._ask_model(request)
+            totals["in"] += reply.tokens_in
+            totals["out"] += reply.tokens_out
+            totals["model"] += reply.elapsed
+            if reply.program is None:
+                session.history.append(Turn(request, reply.text, None, "", None, "no-code"))
+                break
+            decision = await self._decide(reply.program, allow_stdin)
+            if decision is None:  # policy "reject": shown, not run
+                session.history.append(Turn(request, reply.text, reply.program, "", None, "rejected",
+                                            "the approval policy is reject"))
+                break
+            if not decision.runs:
+                session.history.append(Turn(request, reply.text, reply.program, "", None, "rejected",
+                                            decision.reason))
+                break
+            result = await self._run(decision.program)
+            totals["sandbox"] += result.duration
+            totals["calls"] += len(result.tool_calls)
+            error_text = str(result.error) if result.error else None
+            session.history.append(Turn(request, reply.text, decision.program,
+                                        result.stdout + result.stderr, error_text, decision.kind))
+            if result.has_value:
+                self.shell.user_ns[config.result_name] = result.value  # type: ignore[union-attr]
+                bound = config.result_name
+            if result.ok:
+                failure = None
+                break
+            failure = _Failure(result.error.type, result.error.message,  # type: ignore[union-attr]
+                               str(result.error).splitlines())
+            if attempt < config.max_repairs:
+                display(Markdown(f"_The program failed ({result.error.type}); asking the model for a fix "  # type: ignore[union-attr]
+                                 f"(attempt {attempt + 1} of {config.max_repairs})._"))
+                request = ("The program failed with the error above. Fix it: answer with the whole "
+                           "corrected program.")
+        self._footer(totals, bound)
+        if failure is not None:
+            raise failure
+
+    async def _ask_model(self, request: str) -> Reply:
+        session = self.codeact
+        messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
+        start = time.monotonic()
+        handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
+        text: list[str] = []
+        last = [0.0]
+
+        def on_token(delta: str) -> None:
+            text.append(delta)
+            now = time.monotonic()
+            if now - last[0] >= _STREAM_REFRESH:
+                last[0] = now
+                handle.update(Markdown("".join(text) + f"\n\n_{now - start:.1f} s_"))
+
+        def on_retry(attempt: int, delay: float, reason: str) -> None:
+            handle.update(Markdown(f"_{reason}: retrying in {delay:.0f} s (retry {attempt})…_"))
+
+        try:
+            reply = await complete(session.model_config(), messages, on_token=on_token, on_retry=on_retry)
+        except ModelError:
+            handle.update(Markdown(f"_no answer from {session.config.model}_"))
+            raise
+        prose = _without_program(reply.text, reply.program)
+        note = f"_{reply.model} · {reply.elapsed:.1f} s_"
+        handle.update(Markdown(f"{prose}\n\n{note}" if prose else note))
+        return reply
+
+    async def _decide(self, program: str, allow_stdin: bool) -> approval.Decision | None:
+        session = self.codeact
+        found = approval.scan(program)
+        display(Markdown(f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```"))
+        where = approval.route(session.config.approval, widgets=_frontend_renders_widgets(),
+                               stdin=allow_stdin, found=found, always_ask=session.registry.always_ask())
+        if where == "show-only":
+            display(Markdown("**Not run**: the approval policy is `reject` (`%approval ask` to decide yourself)."))
+            return None
+        if where == "fail-headless":
+            raise _Failure("ApprovalRequired", "this run cannot ask anyone (no stdin, e.g. nbclient or nbval) and "
+                           "the approval policy is 'ask'; nothing ran. Set CODEACT_APPROVAL=auto to run "
+                           "programs unattended, or run the notebook interactively.")
+        if where == "run":
+            decision = approval.Decision("auto", program)
+        elif where == "widget":
+            decision = await self._ask_widget(program, found)
+        else:
+            decision = await self._ask_stdin(program)
+        if where != "widget":
+            display(Markdown(decision.record()))
+        if decision.kind == "edited":
+            display(Markdown(f"**Edited program** (what runs)\n\n```python\n{decision.program.rstrip()}\n```"))
+        return decision
+
+    async def _ask_widget(self, program: str, found: approval.Scan) -> approval.Decision:
+        widget = approval.ApprovalWidget(program, found, asyncio.get_running_loop())
+        handle = display(widget.view, display_id=True)
+        try:
+            decision = await widget.decide()
+        finally:
+            widget.close()
+        handle.update(Markdown(decision.record()))
+        return decision
+
+    async def _ask_stdin(self, program: str) -> approval.Decision:
+        """For frontends with stdin but no widgets (jupyter console): y, or anything else to reject.
+
+        An answer other than y/n is taken as the reason for rejecting, for the model.
+        """
+        answer = (await self._input("Run this program? [y/N] ")).strip()
+        if answer.lower() in ("y", "yes"):
+            return approval.Decision("approved", program)
+        return approval.Decision("rejected", program, None if answer.lower() in ("", "n", "no") else answer)
+
+    async def _input(self, prompt: str) -> str:
+        """An input_request on stdin that waits without blocking the event loop (so it can be cancelled)."""
+        import zmq
+
+        parent = self.get_parent("shell")
+        ident = self._get_shell_context_var(self._shell_parent_ident)
+        assert self.session is not None
+        self.session.send(self.stdin_socket, "input_request", {"prompt": prompt, "password": False},
+                          parent, ident=ident)
+        while True:
+            try:
+                _ident, reply = self.session.recv(self.stdin_socket, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                reply = None
+            if reply is not None:
+                return str(reply["content"].get("value", ""))
+            await asyncio.sleep(0.02)
+
+    async def _run(self, program: str) -> RunResult:
+        session = self.codeact
+        choice = session.sandbox()
+        if not session.announced:
+            display(Markdown(f"_sandbox: **{choice.sandbox.name}** ({choice.reason})_"))
+            session.announced = True
+        loop = asyncio.get_running_loop()
+        parent = self.get_parent("shell")
+
+        def on_output(stream: str, text: str) -> None:
+            loop.call_soon_threadsafe(self._publish_stream, parent, stream, text)
+
+        config = session.config
+        run = functools.partial(choice.sandbox.run, program, session.registry.callables(loop),
+                                limits=config.limits(), grants=config.grants(), on_output=on_output)
+        future = loop.run_in_executor(None, run)
+        self._cancel = choice.sandbox.cancel
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            choice.sandbox.cancel()
+            await asyncio.wait([future], timeout=5)  # the sandbox stops within milliseconds
+            raise
+        finally:
+            self._cancel = None
+        await asyncio.sleep(0)  # let queued output reach IOPub before what follows
+        self._show_files(result)
+        for notice in result.notices:
+            self._publish_stream(parent, "stderr", notice + "\n")
+        return result
+
+    def _publish_stream(self, parent: dict, name: str, text: str) -> None:
+        assert self.session is not None
+        self.session.send(self.iopub_socket, "stream", {"name": name, "text": text}, parent=parent,
+                          ident=self._topic("stream"))
+
+    def _show_files(self, result: RunResult) -> None:
+        if not result.output_files:
+            return
+        saved = []
+        for name, data in result.output_files.items():
+            target = Path.cwd() / OUTPUT_DIR / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            saved.append(f"[`{OUTPUT_DIR}/{name}`]({OUTPUT_DIR}/{name}) ({len(data):,} bytes)")
+            suffix = target.suffix.lower()
+            if suffix in _IMAGE_TYPES:
+                display(Image(data=data, format=_IMAGE_TYPES[suffix]))
+            elif suffix == ".svg":
+                display(HTML(data.decode("utf-8", errors="replace")))
+        display(Markdown("**Files from /output**, saved beside the notebook: " + ", ".join(saved)))
+
+    def _footer(self, totals: dict[str, Any], bound: str | None) -> None:
+        parts = [f"model {self.codeact.config.model}", f"tokens {totals['in']:,} in / {totals['out']:,} out",
+                 f"model {totals['model']:.2f} s", f"sandbox {totals['sandbox'] * 1000:.0f} ms",
+                 f"{totals['calls']} tool calls"]
+        if bound:
+            parts.append(f"result → `{bound}`")
+        display(Markdown("<sub>" + " · ".join(parts) + "</sub>"))
+
+    # -- the rest of the protocol ---------------------------------------------------------
+    def do_complete(self, code: str, cursor_pos: int) -> dict:
+        body = self._python_body(code)
+        if body is None:
+            if self._is_magic(code):
+                return super().do_complete(code, cursor_pos)
+            return {"status": "ok", "matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos,
+                    "metadata": {}}
+        shift = len(code) - len(body)
+        reply = super().do_complete(body, max(cursor_pos - shift, 0))
+        reply["cursor_start"] += shift
+        reply["cursor_end"] += shift
+        return reply
+
+    def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: tuple = ()) -> dict:
+        body = self._python_body(code)
+        if body is None and not self._is_magic(code):
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        if body is None:
+            return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
+        shift = len(code) - len(body)
+        return super().do_inspect(body, max(cursor_pos - shift, 0), detail_level, omit_sections)
+
+    def do_is_complete(self, code: str) -> dict:
+        body = self._python_body(code)
+        if body is not None:
+            return super().do_is_complete(body) if body.strip() else {"status": "incomplete", "indent": ""}
+        if self._is_magic(code):
+            return super().do_is_complete(code)
+        return {"status": "complete"}  # a prompt is complete as typed: Enter sends it
+
+
+def _frontend_renders_widgets() -> bool:
+    """A widget frontend (JupyterLab, Notebook 7, VS Code) opens ipywidgets' control comm."""
+    try:
+        from ipywidgets import Widget
+    except ImportError:
+        return False
+    return getattr(Widget, "_control_comm", None) is not None
+
+
+def _without_program(text: str, program: str | None) -> str:
+    """The reply's prose: everything but the fenced block the program came from."""
+    if not program:
+        return text.strip()
+    start = text.find("```")
+    end = text.find("```", start + 3)
+    if start < 0 or end < 0:
+        return ""
+    return (text[:start] + text[end + 3:]).strip()

@@ -1,0 +1,213 @@
+"""Line magics: see and change the session from the notebook (%model, %approval, %sandbox ...).
+
+Each magic prints what is now in force, so a notebook records its own settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOXES, parse_seconds
+from .errors import ConfigError
+from .sandbox.network import Rule
+from .session import Session
+
+HELP = """\
+CodeAct kernel: each cell is a prompt. The model answers with one Python program that
+calls your tools; you approve it; it runs in a sandbox and prints the answer.
+
+  %%python              first line of a cell that is ordinary Python (define tools here)
+  @tool                 register a function as a tool (type hints + docstring describe it)
+  %model [NAME] [--base-url URL] [--timeout S]
+  %approval [ask|auto|reject]
+  %sandbox [backend auto|hyperlight|wasmtime | timeout S | memory MB |
+            allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
+  %tools [remove NAME]  registered tools, as the model sees them
+  %history, %forget     the conversation the model remembers, and clearing it
+  %codeact result NAME  the variable a program's set_result(value) is bound to
+
+Environment:
+""" + "\n".join(f"  {name:<17} {text}" for name, text in ENVIRONMENT.items())
+
+
+def _usage_errors(method: Callable[..., None]) -> Callable[..., None]:
+    """A bad setting prints one line (IPython's UsageError), not a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, line: str) -> None:
+        try:
+            method(self, line)
+        except (ConfigError, KeyError, ValueError) as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
+
+    return wrapper
+
+
+@magics_class
+class CodeActMagics(Magics):
+    def __init__(self, shell, session: Session) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(shell)
+        self.session = session
+
+    @line_magic
+    @_usage_errors
+    def codeact(self, line: str) -> None:
+        """Help, and `%codeact result NAME`."""
+        args = shlex.split(line)
+        if args[:1] == ["result"] and len(args) == 2:
+            self._set(result_name=args[1])
+            print(f"set_result(value) binds `{args[1]}`")
+            return
+        print(HELP)
+
+    @line_magic
+    @_usage_errors
+    def model(self, line: str) -> None:
+        """`%model [NAME] [--base-url URL] [--timeout S]`: the model, and where it is served."""
+        args = shlex.split(line)
+        changes: dict[str, object] = {}
+        while args:
+            arg = args.pop(0)
+            if arg == "--base-url" and args:
+                changes["base_url"] = args.pop(0) or None
+            elif arg == "--timeout" and args:
+                changes["model_timeout"] = parse_seconds(args.pop(0), "--timeout")
+            elif not arg.startswith("--"):
+                changes["model"] = arg
+            else:
+                raise ConfigError(f"%model: unknown option {arg!r}; usage: %model [NAME] [--base-url URL] [--timeout S]")
+        self._set(**changes)
+        c = self.session.config
+        key = "set" if c.api_key else "not set (OPENAI_API_KEY)"
+        print(f"model {c.model} at {c.base_url or 'the OpenAI API'}; API key {key}; timeout {c.model_timeout:g} s")
+
+    @line_magic
+    @_usage_errors
+    def approval(self, line: str) -> None:
+        """`%approval [ask|auto|reject]`: who decides whether a program runs."""
+        policy = line.strip().lower()
+        if policy:
+            self._set(approval=policy)
+        descriptions = {"ask": "each program waits for Approve, Edit or Reject",
+                        "auto": "programs run without asking (tools marked approval='always' still ask)",
+                        "reject": "programs are shown, never run"}
+        current = self.session.config.approval
+        print(f"approval: {current}: {descriptions[current]} (choices: {', '.join(APPROVAL_POLICIES)})")
+
+    @line_magic
+    @_usage_errors
+    def sandbox(self, line: str) -> None:
+        """`%sandbox [SETTING VALUE]`: the backend and why, limits, files and network."""
+        args = shlex.split(line)
+        if args:
+            self._change_sandbox(args)
+        print(self._describe_sandbox())
+
+    def _change_sandbox(self, args: list[str]) -> None:
+        what, rest = args[0], args[1:]
+        config = self.session.config
+        if what == "backend" and len(rest) == 1 and rest[0] in SANDBOXES:
+            self._set(sandbox=rest[0])
+        elif what == "timeout" and len(rest) == 1:
+            self._set(timeout=parse_seconds(rest[0], "%sandbox timeout"))
+        elif what == "memory" and len(rest) == 1 and rest[0].isdigit():
+            self._set(memory_mb=int(rest[0]))
+        elif what == "allow" and rest:
+            methods = frozenset(m.strip().upper() for m in rest[1].split(",")) if len(rest) > 1 else None
+            try:
+                Rule.parse(rest[0], methods)
+            except ValueError as exc:
+                raise ConfigError(f"%sandbox allow: {exc}") from None
+            config.allowed_domains[rest[0]] = methods
+        elif what == "deny" and len(rest) == 1:
+            if config.allowed_domains.pop(rest[0], "missing") == "missing":
+                raise ConfigError(f"%sandbox deny: {rest[0]!r} is not allowed; allowed: "
+                                  f"{', '.join(config.allowed_domains) or 'none'}")
+        elif what == "input" and len(rest) == 1:
+            if rest[0] == "off":
+                self._set(input_dir=None)
+            else:
+                path = Path(rest[0]).expanduser().resolve()
+                if not path.is_dir():
+                    raise ConfigError(f"%sandbox input: {path} is not a directory")
+                self._set(input_dir=path)
+        elif what == "output" and rest in (["on"], ["off"]):
+            self._set(output=rest[0] == "on")
+        else:
+            raise ConfigError(f"%sandbox: cannot understand {' '.join(args)!r}; see %codeact")
+
+    def _describe_sandbox(self) -> str:
+        c = self.session.config
+        choice = self.session.current_sandbox()
+        if choice is None:
+            backend = f"{c.sandbox} (chosen when the first program runs)"
+        else:
+            backend = f"{choice.sandbox.name}: {choice.reason}"
+        domains = ", ".join(f"{d} ({','.join(sorted(m)) if m else 'any method'})"
+                            for d, m in c.allowed_domains.items()) or "none (no network)"
+        return "\n".join([
+            f"backend   {backend}",
+            f"limits    timeout {c.timeout:g} s, memory {c.memory_mb} MB",
+            f"/input    {c.input_dir or 'not mounted'} (read-only)",
+            f"/output   {'on: files come back to the notebook' if c.output else 'off'}",
+            f"network   {domains}",
+        ])
+
+    @line_magic
+    @_usage_errors
+    def tools(self, line: str) -> None:
+        """`%tools [remove NAME]`: registered tools as the model sees them."""
+        args = shlex.split(line)
+        registry = self.session.registry
+        if args[:1] == ["remove"] and len(args) == 2:
+            registry.remove(args[1])
+        elif args:
+            raise ConfigError("%tools: usage: %tools [remove NAME]")
+        for entry in registry:
+            mark = "  [always asks]" if entry.approval == "always" else ""
+            print(entry.describe() + mark)
+        if not len(registry):
+            print("no tools yet: define one in a %%python cell with @tool")
+
+    @line_magic
+    @_usage_errors
+    def history(self, line: str) -> None:
+        """`%history`: the conversation the model will see with the next prompt."""
+        if not self.session.history:
+            print("the conversation is empty")
+        for number, turn in enumerate(self.session.history, 1):
+            print(f"[{number}] {turn.prompt}")
+            print(f"    {turn.decision}" + (f": {turn.reason}" if turn.reason else ""))
+            if turn.error:
+                print("    error: " + turn.error.strip().splitlines()[-1])
+            elif turn.output:
+                first = turn.output.strip().splitlines()
+                print("    output: " + (first[0] if first else "") + (" ..." if len(first) > 1 else ""))
+
+    @line_magic
+    @_usage_errors
+    def forget(self, line: str) -> None:
+        """`%forget`: clear the conversation (tools and settings stay)."""
+        count = len(self.session.history)
+        self.session.history.clear()
+        print(f"forgot {count} turn{'s' if count != 1 else ''}")
+
+    def _set(self, **changes: object) -> None:
+        """Apply and validate; on a bad value nothing changes."""
+        config = self.session.config
+        old = {k: getattr(config, k) for k in changes}
+        for key, value in changes.items():
+            setattr(config, key, value)
+        try:
+            config.validate()
+        except ConfigError:
+            for key, value in old.items():
+                setattr(config, key, value)
+            raise

@@ -1,0 +1,44 @@
+"""What a kernel remembers between cells: settings, the conversation, the sandbox in use.
+
+The kernel and the magics share one `Session`; neither reaches into the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Config
+from .model import ModelConfig, Turn
+from .sandbox.selection import Choice, choose
+from .tools import REGISTRY, Registry
+
+
+@dataclass
+class Session:
+    config: Config
+    registry: Registry = field(default_factory=lambda: REGISTRY)
+    history: list[Turn] = field(default_factory=list)
+    _choice: Choice | None = None
+    _choice_for: str | None = None
+    announced: bool = False
+
+    def sandbox(self) -> Choice:
+        """The sandbox for the configured backend, created (and probed) on first use."""
+        if self._choice is None or self._choice_for != self.config.sandbox:
+            self.close_sandbox()
+            self._choice = choose(self.config.sandbox)
+            self._choice_for = self.config.sandbox
+            self.announced = False
+        return self._choice
+
+    def current_sandbox(self) -> Choice | None:
+        return self._choice
+
+    def close_sandbox(self) -> None:
+        if self._choice is not None:
+            self._choice.sandbox.close()
+            self._choice = None
+
+    def model_config(self) -> ModelConfig:
+        c = self.config
+        return ModelConfig(model=c.model, base_url=c.base_url, api_key=c.api_key, timeout=c.model_timeout)
