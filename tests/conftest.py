@@ -78,3 +78,12 @@ def http_server() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture
+def scripted_openai():
+    """A scripted OpenAI-compatible server on 127.0.0.1 (tests/scripted_openai.py), stopped after the test."""
+    from tests.scripted_openai import ScriptedOpenAI
+
+    with ScriptedOpenAI() as server:
+        yield server
