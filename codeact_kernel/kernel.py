@@ -84,6 +84,9 @@ class CodeActKernel(IPythonKernel):
         self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
         self.shell.user_ns["tool"] = tool
         self._cancel: Callable[[], None] | None = None
+        # Importing ipywidgets registers its comm targets, so a widget frontend's control
+        # comm (opened when it connects) is seen: that is how we know Approve can be clicked.
+        import ipywidgets  # noqa: F401
 
     def _initial_config(self) -> Config:
         traits = {"model": self.model, "base_url": self.base_url, "approval": self.approval,
