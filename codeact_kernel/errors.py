@@ -85,7 +85,7 @@ class ModelUnreachable(ModelError):
         self.detail = detail
         super().__init__(
             f"Cannot reach the model server at {base_url}: {detail}. Check that the server is "
-            "running and that OPENAI_BASE_URL points at it."
+            "running and that OPENAI_BASE_URL (or `%model --base-url URL`) points at it."
         )
 
 

@@ -340,7 +340,7 @@ def _map_error(exc: BaseException, config: ModelConfig, base_url: str, attempts:
         return UnknownModel(config.model, url, available)
     if isinstance(exc, openai.NotFoundError):
         return ModelError(
-            f"The model server at {url} answered 404 ({detail}). Check OPENAI_BASE_URL: "
+            f"The model server at {url} answered 404 ({detail}). Check the base URL (`%model --base-url`): "
             "OpenAI-compatible servers usually serve under a path ending in /v1."
         )
     if isinstance(exc, openai.RateLimitError):

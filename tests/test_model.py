@@ -191,7 +191,7 @@ def test_unknown_model_names_it_and_lists_the_servers(scripted_openai):
 def test_404_for_a_wrong_path_points_at_the_base_url(scripted_openai):
     cfg = config(scripted_openai, base_url=scripted_openai.base_url.removesuffix("/v1"))
     err = fail(cfg, errors.ModelError)
-    assert type(err) is errors.ModelError and "OPENAI_BASE_URL" in str(err) and "/v1" in str(err)
+    assert type(err) is errors.ModelError and "%model --base-url" in str(err) and "/v1" in str(err)
 
 
 def test_429_is_retried_then_succeeds(scripted_openai):
