@@ -165,6 +165,16 @@ class ApprovalWidget:
         return await self._future
 
     def close(self) -> None:
-        """Close every control, so no comm outlives the decision."""
-        for widget in (self.view, *self.view.children, *self.view.children[3].children):
-            widget.close()
+        """Close every control and its layout and style, so no comm outlives the decision."""
+        _close_tree(self.view)
+
+
+def _close_tree(widget) -> None:  # type: ignore[no-untyped-def]
+    from ipywidgets import Widget
+
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(part, Widget):
+            part.close()
+    widget.close()

@@ -228,7 +228,7 @@ class CodeActKernel(IPythonKernel):
                 handle.update(Markdown("".join(text) + f"\n\n_{now - start:.1f} s_"))
 
         def on_retry(attempt: int, delay: float, reason: str) -> None:
-            handle.update(Markdown(f"_{reason}: retrying in {delay:.0f} s (retry {attempt})…_"))
+            handle.update(Markdown(f"_{reason}: retrying in {delay:.1f} s (retry {attempt})…_"))
 
         try:
             reply = await complete(session.model_config(), messages, on_token=on_token, on_retry=on_retry)

@@ -87,3 +87,44 @@ def scripted_openai():
 
     with ScriptedOpenAI() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def openai_server():
+    """One scripted server shared by a test module's kernel."""
+    from tests.scripted_openai import ScriptedOpenAI
+
+    with ScriptedOpenAI() as server:
+        yield server
+
+
+TEST_API_KEY = "sk-test-4f1c9e-never-print-me"
+
+
+def kernel_env(server, **overrides: str) -> dict:
+    """The environment a test kernel starts in: the scripted server, a test key, no inherited config."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
+    if "CODEACT_CACHE_DIR" in os.environ:
+        env["CODEACT_CACHE_DIR"] = os.environ["CODEACT_CACHE_DIR"]
+    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, CODEACT_MODEL="scripted-model")
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def start_kernel():
+    """Start CodeAct kernels (`start_kernel(env, widgets=True)`); all are shut down after the test."""
+    from tests.frontend import Frontend
+
+    started: list[Frontend] = []
+
+    def start(env: dict, *, widgets: bool = True) -> Frontend:
+        frontend = Frontend(env, widgets=widgets)
+        started.append(frontend)
+        return frontend
+
+    yield start
+    for frontend in started:
+        frontend.close()

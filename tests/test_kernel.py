@@ -1,0 +1,434 @@
+"""The kernel end to end: a real kernel process, the real openai client, a scripted server on 127.0.0.1.
+
+Each test reads as a user's session: define tools in a %%python cell, type a prompt, act
+on the approval widget through the comm messages JupyterLab would send.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, kernel_env
+from tests.frontend import Frontend
+
+TOOLS_CELL = '''%%python
+import time as _time
+
+@tool
+def get_weather(city: str) -> dict:
+    """Current weather for a city."""
+    return {"city": city, "temperature_c": {"Seattle": 12.5, "Amsterdam": 9.0}.get(city, 20.0)}
+
+@tool(approval="always")
+def delete_everything() -> str:
+    """Deletes everything (always asks)."""
+    return "deleted"
+
+@tool
+async def slow_echo(text: str) -> str:
+    """Echo after a short wait."""
+    import asyncio
+    await asyncio.sleep(0.01)
+    return text
+
+calls = []
+@tool
+def record(x: int) -> int:
+    """Remember x."""
+    calls.append(x)
+    return x
+'''
+
+WEATHER = ("I'll fetch both cities.\n```python\n"
+           "rows = [call_tool('get_weather', c) for c in ('Seattle', 'Amsterdam')]\n"
+           "for r in rows:\n    print(r['city'], r['temperature_c'])\n"
+           "set_result({r['city']: r['temperature_c'] for r in rows})\n```")
+
+
+def program(code: str, prose: str = "") -> str:
+    return f"{prose}\n```python\n{code}\n```"
+
+
+def has_widget(msg: dict) -> bool:
+    return msg["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in msg["content"]["data"]
+
+
+def clicking(*steps):
+    """An on_message that performs `steps` (callables taking the frontend) once the widget shows."""
+    done = []
+
+    def on_message(frontend: Frontend, msg: dict) -> None:
+        if has_widget(msg) and not done:
+            done.append(True)
+            for step in steps:
+                step(frontend)
+
+    return on_message
+
+
+def approve(fe: Frontend) -> None:
+    fe.click(fe.button("Approve"))
+
+
+@pytest.fixture(scope="module")
+def lab(openai_server):
+    """A kernel as JupyterLab sees it (widgets, stdin), with the tools cell run."""
+    fe = Frontend(kernel_env(openai_server))
+    cell = fe.execute(TOOLS_CELL)
+    assert cell.status == "ok", cell.error()
+    yield fe
+    fe.close()
+
+
+@pytest.fixture
+def fresh(lab, openai_server):
+    """The lab kernel with an empty conversation, policy ask, and nothing queued on the server."""
+    lab.execute("%forget")
+    lab.execute("%approval ask")
+    openai_server.requests.clear()
+    yield lab
+    assert openai_server.pending == 0, "a scripted reply was not used"
+
+
+def test_kernelspec_and_kernel_info(lab):
+    lab.client.kernel_info()
+    info = lab.client.get_shell_msg(timeout=10)["content"]
+    assert info["implementation"] == "codeact"
+    assert info["language_info"]["name"] == "codeact"
+    assert info["status"] == "ok"
+
+
+def test_approve_runs_the_program_and_streams_its_output(fresh, openai_server):
+    openai_server.enqueue(WEATHER)
+    cell = fresh.execute("Get the weather for Seattle and Amsterdam and compare them.",
+                         on_message=clicking(approve), allow_stdin=True)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "Seattle 12.5\nAmsterdam 9.0\n"
+    text = cell.markdown()
+    assert "I'll fetch both cities." in text
+    assert "**Program** · calls get_weather" in text and "call_tool('get_weather', c)" in text
+    assert "**Approved** at" in text and "sha256" in text
+    assert "2 tool calls" in text and "result → `result`" in text and "tokens" in text
+    # the program's output comes after the decision, the footer last
+    kinds = [m["msg_type"] for m in cell.outputs()]
+    assert kinds.index("stream") > kinds.index("display_data")
+    assert fresh.execute("%%python\nprint(result['Seattle'] - result['Amsterdam'])").stdout() == "3.5\n"
+
+
+def test_the_request_carries_instructions_tools_and_the_prompt(fresh, openai_server):
+    openai_server.enqueue("No code needed: **hello**.")
+    cell = fresh.execute("Say hello", allow_stdin=True)
+    assert cell.status == "ok"
+    assert "**hello**" in cell.markdown()
+    body = openai_server.requests[-1].body
+    system = body["messages"][0]["content"]
+    assert "call_tool" in system and "get_weather(city: str) -> dict  # Current weather for a city." in system
+    assert body["messages"][-1] == {"role": "user", "content": "Say hello"}
+    assert body["stream"] is True and body["model"] == "scripted-model"
+
+
+def test_edit_runs_the_edited_text_and_records_it(fresh, openai_server):
+    openai_server.enqueue(program("print(call_tool('record', 1))"))
+    edited = "print(call_tool('record', 2))"
+
+    def edit(fe: Frontend) -> None:
+        fe.click(fe.button("Edit"))
+        fe.set_value(fe.widget("TextareaModel"), edited)
+        time.sleep(0.2)  # as a person would: the edit reaches the kernel before the click
+        fe.click(fe.button("Approve"))
+
+    cell = fresh.execute("record something", on_message=clicking(edit), allow_stdin=True)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "2\n"
+    assert "**Approved after editing**" in cell.markdown()
+    assert "**Edited program** (what runs)" in cell.markdown() and edited in cell.markdown()
+    assert fresh.execute("%%python\nprint(calls[-1])").stdout() == "2\n"
+
+
+def test_reject_runs_nothing_and_the_reason_reaches_the_model(fresh, openai_server):
+    openai_server.enqueue(program("print(call_tool('record', 99))"))
+
+    def reject(fe: Frontend) -> None:
+        fe.set_value(fe.widget("TextModel"), "use record(7) instead")
+        time.sleep(0.2)
+        fe.click(fe.button("Reject"))
+
+    before = fresh.execute("%%python\nprint(len(calls))").stdout()
+    cell = fresh.execute("record 99", on_message=clicking(reject), allow_stdin=True)
+    assert cell.status == "ok"
+    assert "**Rejected**" in cell.markdown() and "use record(7) instead" in cell.markdown()
+    assert fresh.execute("%%python\nprint(len(calls))").stdout() == before
+    openai_server.enqueue("Understood, nothing to run.")
+    fresh.execute("ok then", allow_stdin=True)
+    last = json.dumps(openai_server.requests[-1].body["messages"])
+    assert "use record(7) instead" in last
+
+
+def test_widgets_close_after_the_decision(fresh, openai_server):
+    openai_server.enqueue(program("print(1)"))
+    fresh.execute("one", on_message=clicking(approve), allow_stdin=True)
+    assert fresh.widget_state == {}, "every widget comm is closed once decided"
+
+
+def test_auto_policy_runs_and_says_so(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Paris')['temperature_c'])"))
+    cell = fresh.execute("weather in Paris", allow_stdin=True)
+    assert cell.stdout() == "20.0\n"
+    assert "Approved by policy (auto)" in cell.markdown()
+
+
+def test_auto_still_asks_for_an_always_tool(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("print(call_tool('delete_everything'))"))
+    seen = []
+
+    def reject(fe: Frontend) -> None:
+        seen.append(True)
+        fe.click(fe.button("Reject"))
+
+    cell = fresh.execute("clean up", on_message=clicking(reject), allow_stdin=True)
+    assert seen and "**Rejected**" in cell.markdown() and cell.stdout() == ""
+    openai_server.enqueue(program("name = 'delete_' + 'everything'\nprint(call_tool(name))"))
+    seen.clear()
+    cell = fresh.execute("clean up again", on_message=clicking(reject), allow_stdin=True)
+    assert seen, "a call_tool whose name is not a literal may reach the always-ask tool"
+
+
+def test_reject_policy_shows_and_runs_nothing(fresh, openai_server):
+    fresh.execute("%approval reject")
+    openai_server.enqueue(program("print(call_tool('record', 5))"))
+    cell = fresh.execute("record 5", allow_stdin=True)
+    assert cell.status == "ok" and cell.stdout() == ""
+    assert "the approval policy is `reject`" in cell.markdown()
+
+
+def test_async_tools_work(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("print(call_tool('slow_echo', 'hi'))"))
+    assert fresh.execute("echo", allow_stdin=True).stdout() == "hi\n"
+
+
+def test_repair_asks_the_model_again_with_the_error(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Oslo')['temp'])"))
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Oslo')['temperature_c'])"))
+    cell = fresh.execute("Oslo temperature", allow_stdin=True)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "20.0\n"
+    assert "asking the model for a fix (attempt 1 of 2)" in cell.markdown()
+    fix_request = json.dumps(openai_server.requests[-1].body["messages"])
+    assert "KeyError" in fix_request
+
+
+def test_repair_gives_up_after_two_attempts_with_the_guest_traceback(fresh, openai_server):
+    fresh.execute("%approval auto")
+    for _ in range(3):
+        openai_server.enqueue(program("def f():\n    return 1 / 0\nf()"))
+    cell = fresh.execute("divide", allow_stdin=True)
+    assert cell.status == "error"
+    assert cell.reply["content"]["ename"] == "ZeroDivisionError"
+    traceback = "\n".join(cell.error()["traceback"])
+    assert 'File "<program>", line 3' in traceback and 'line 2, in f' in traceback
+    assert len(openai_server.requests) == 3
+
+
+def test_each_fix_needs_its_own_approval(fresh, openai_server):
+    openai_server.enqueue(program("1 / 0"))
+    openai_server.enqueue(program("print('fixed')"))
+    shown = []
+
+    def on_message(fe: Frontend, msg: dict) -> None:
+        if has_widget(msg):
+            shown.append(True)
+            fe.click(fe.button("Approve"))
+
+    cell = fresh.execute("try", on_message=on_message, allow_stdin=True)
+    assert len(shown) == 2 and cell.stdout() == "fixed\n"
+
+
+def test_history_across_cells_and_forget(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("print(6 * 7)"))
+    fresh.execute("compute six times seven", allow_stdin=True)
+    openai_server.enqueue("It was 42.")
+    fresh.execute("what was it?", allow_stdin=True)
+    messages = openai_server.requests[-1].body["messages"]
+    flat = json.dumps(messages)
+    assert "compute six times seven" in flat and "42" in flat
+    history = fresh.execute("%history").stdout()
+    assert "[1] compute six times seven" in history and "auto" in history
+    assert "forgot 2 turns" in fresh.execute("%forget").stdout()
+    assert "empty" in fresh.execute("%history").stdout()
+
+
+def test_magics(fresh):
+    out = fresh.execute("%tools").stdout()
+    assert "get_weather(city: str) -> dict  # Current weather for a city." in out
+    assert "delete_everything() -> str  # Deletes everything (always asks).  [always asks]" in out
+    assert "approval: auto" in fresh.execute("%approval auto").stdout()
+    bad = fresh.execute("%approval sometimes")
+    assert bad.status == "error" and "approval must be one of ask, auto, reject" in bad.stdout("stderr")
+    assert "approval: auto" in fresh.execute("%approval").stdout()
+    model = fresh.execute("%model other-model --timeout 5").stdout()
+    assert "model other-model" in model and "timeout 5 s" in model and TEST_API_KEY not in model
+    fresh.execute("%model scripted-model --timeout 120")
+    sandbox = fresh.execute("%sandbox allow 127.0.0.1:9 GET").stdout()
+    assert "127.0.0.1:9 (GET)" in sandbox and "backend" in sandbox and "timeout 30 s" in sandbox
+    assert "none (no network)" in fresh.execute("%sandbox deny 127.0.0.1:9").stdout()
+    assert "timeout 5 s" in fresh.execute("%sandbox timeout 5").stdout()
+    fresh.execute("%sandbox timeout 30")
+    assert "%%python" in fresh.execute("%codeact").stdout()
+    assert "binds `weather`" in fresh.execute("%codeact result weather").stdout()
+    fresh.execute("%codeact result result")
+    fresh.execute("%%python\n@tool\ndef temporary() -> int:\n    return 1")
+    assert "temporary" not in fresh.execute("%tools remove temporary").stdout()
+
+
+def test_python_cells_are_ipython(fresh):
+    cell = fresh.execute("%%python\nx = 40\nx + 2")
+    results = cell.outputs("execute_result")
+    assert results and results[0]["content"]["data"]["text/plain"] == "42"
+    assert fresh.execute("%%python\n%timeit -n1 -r1 pass").status == "ok"
+    err = fresh.execute("%%python\nundefined_name")
+    assert err.status == "error" and err.reply["content"]["ename"] == "NameError"
+
+
+def test_completion_inspection_and_is_complete(fresh):
+    fresh.execute("%%python\nmy_variable = 1")
+    code = "%%python\nmy_var"
+    fresh.client.complete(code, len(code))
+    reply = fresh.client.get_shell_msg(timeout=10)["content"]
+    assert "my_variable" in reply["matches"] and reply["cursor_start"] == len("%%python\n")
+    code = "%%python\nget_weather"
+    fresh.client.inspect(code, len(code))
+    reply = fresh.client.get_shell_msg(timeout=10)["content"]
+    assert reply["found"] and "Current weather for a city" in json.dumps(reply["data"])
+    fresh.client.is_complete("What is the weather in Paris?")
+    assert fresh.client.get_shell_msg(timeout=10)["content"]["status"] == "complete"
+    fresh.client.is_complete("%%python\nfor i in range(3):")
+    assert fresh.client.get_shell_msg(timeout=10)["content"]["status"] == "incomplete"
+
+
+def test_output_files_are_shown_and_saved(fresh, openai_server, tmp_path):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program(
+        "open('/output/table.csv', 'w').write('a,b\\n1,2\\n')\n"
+        "open('/output/dot.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\"/>')"))
+    cell = fresh.execute("write files", allow_stdin=True)
+    assert cell.status == "ok", cell.error()
+    text = cell.markdown()
+    assert "codeact_output/table.csv" in text and "codeact_output/dot.svg" in text
+    assert any("text/html" in m["content"].get("data", {}) and "<svg" in m["content"]["data"]["text/html"]
+               for m in cell.outputs("display_data"))
+    cwd = fresh.execute("%%python\nimport os\nprint(open('codeact_output/table.csv').read(), end='')").stdout()
+    assert cwd == "a,b\n1,2\n"
+
+
+def test_the_api_key_never_appears(fresh, openai_server):
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program("import os\nprint(os.environ.get('OPENAI_API_KEY'))"))
+    cell = fresh.execute("show the key", allow_stdin=True)
+    everything = json.dumps(cell.messages, default=str) + json.dumps(fresh.execute("%model").messages, default=str)
+    assert TEST_API_KEY not in everything
+
+
+# --- headless runs and frontends without widgets ------------------------------------------
+
+def test_headless_ask_fails_the_cell_and_runs_nothing(openai_server, start_kernel):
+    fe = start_kernel(kernel_env(openai_server), widgets=False)
+    fe.execute(TOOLS_CELL)
+    openai_server.enqueue(program("print(call_tool('record', 1))"))
+    cell = fe.execute("record 1", allow_stdin=False)
+    assert cell.status == "error"
+    assert cell.reply["content"]["ename"] == "ApprovalRequired"
+    assert "CODEACT_APPROVAL" in cell.reply["content"]["evalue"]
+    assert fe.execute("%%python\nprint(calls)").stdout() == "[]\n"
+
+
+def test_console_gets_a_y_n_prompt(openai_server, start_kernel):
+    fe = start_kernel(kernel_env(openai_server), widgets=False)
+    openai_server.enqueue(program("print('ran')"))
+    prompts = []
+    cell = fe.execute("run it", allow_stdin=True, stdin=lambda p: prompts.append(p) or "y")
+    assert prompts == ["Run this program? [y/N] "] and cell.stdout() == "ran\n"
+    openai_server.enqueue(program("print('ran again')"))
+    cell = fe.execute("run it again", allow_stdin=True, stdin=lambda p: "not now, too risky")
+    assert cell.stdout() == "" and "reason: not now, too risky" in cell.markdown()
+
+
+# --- model errors: one clear message each, the kernel alive afterwards ----------------------
+
+@pytest.mark.parametrize(("script", "env", "ename", "words"), [
+    (lambda s: s.enqueue_error(401, "bad key"), {}, "ModelAuthError", "OPENAI_API_KEY"),
+    (lambda s: s.enqueue_error(404, "The model `scripted-model` does not exist", code="model_not_found"), {},
+     "UnknownModel", "%model"),
+    (lambda s: [s.enqueue_error(429, "slow down") for _ in range(4)], {}, "RateLimited", "after 4 attempts"),
+    (lambda s: [s.enqueue_error(503, "overloaded") for _ in range(4)], {}, "ModelServerError", "503"),
+    (lambda s: s.enqueue_hang(5), {}, "ModelTimeout", "timeout"),
+    (lambda s: None, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}, "ModelUnreachable", "127.0.0.1:9"),
+    (lambda s: None, {"OPENAI_BASE_URL": "https://api.example.invalid/v1", "OPENAI_API_KEY": ""}, "NoApiKey",
+     "OPENAI_API_KEY"),
+])
+def test_model_errors_are_clear_and_leave_the_kernel_usable(openai_server, start_kernel, script, env, ename, words):
+    fe = start_kernel(kernel_env(openai_server, **env), widgets=True)
+    fe.execute("%model scripted-model --timeout 1")
+    script(openai_server)
+    cell = fe.execute("hello", allow_stdin=True, timeout=60)
+    assert cell.status == "error"
+    assert cell.reply["content"]["ename"] == ename, cell.reply["content"]
+    assert words.lower() in cell.reply["content"]["evalue"].lower()
+    assert TEST_API_KEY not in json.dumps(cell.messages, default=str)
+    assert fe.execute("%%python\nprint('alive')").stdout() == "alive\n"
+    openai_server.requests.clear()
+    while openai_server.pending:
+        openai_server._pop()
+
+
+def test_429_then_success_is_retried(fresh, openai_server):
+    openai_server.enqueue_error(429, "slow down", headers={"Retry-After": "0"})
+    openai_server.enqueue("fine now")
+    cell = fresh.execute("hello", allow_stdin=True)
+    assert cell.status == "ok" and "fine now" in cell.markdown()
+
+
+# --- interrupts: within a second, the kernel and its namespace intact -------------------------
+
+def _interrupt_when(predicate, delay: float = 0.2):
+    sent = []
+
+    def on_message(fe: Frontend, msg: dict) -> None:
+        if predicate(msg) and not sent:
+            sent.append(time.monotonic())
+            time.sleep(delay)
+            sent[0] = time.monotonic()
+            fe.interrupt()
+
+    return on_message, sent
+
+
+@pytest.mark.parametrize("phase", ["streaming", "approval", "running"])
+def test_interrupt_in_each_phase(fresh, openai_server, phase):
+    fresh.execute("%%python\nkeep_me = 'still here'")
+    if phase == "streaming":
+        openai_server.enqueue("thinking " * 200, chunk_size=4, delay=0.05)
+        predicate = lambda m: m["msg_type"] == "update_display_data"  # noqa: E731
+    elif phase == "approval":
+        openai_server.enqueue(program("print('never')"))
+        predicate = has_widget
+    else:
+        fresh.execute("%approval auto")
+        openai_server.enqueue(program("print('started', flush=True)\nwhile True:\n    pass"))
+        predicate = lambda m: m["msg_type"] == "stream"  # noqa: E731
+    on_message, sent = _interrupt_when(predicate)
+    cell = fresh.execute("go", on_message=on_message, allow_stdin=True, timeout=30)
+    finished = time.monotonic()
+    assert sent, "the phase was reached"
+    assert cell.status == "error" and cell.reply["content"]["ename"] == "KeyboardInterrupt"
+    assert finished - sent[0] < 1.0
+    assert fresh.execute("%%python\nprint(keep_me)").stdout() == "still here\n"
+    while openai_server.pending:
+        openai_server._pop()
