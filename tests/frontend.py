@@ -55,9 +55,16 @@ class Cell:
 class Frontend:
     """One kernel, one client. `widgets=True` behaves like JupyterLab, False like nbclient."""
 
-    def __init__(self, env: dict[str, str], *, widgets: bool = True, kernel_name: str = "codeact") -> None:
+    def __init__(self, env: dict[str, str], *, widgets: bool = True, kernel_name: str = "codeact",
+                 cwd: str | None = None) -> None:
+        self._tmp = None
+        if cwd is None:  # like a notebook's folder: files the kernel saves land here, not in the repo
+            import tempfile
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="codeact-test-")
+            cwd = self._tmp.name
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(env=env)
+        self.manager.start_kernel(env=env, cwd=cwd)
         self.client: BlockingKernelClient = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
@@ -73,6 +80,8 @@ class Frontend:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     # -- driving widgets like a browser ------------------------------------------------
     def button(self, description: str) -> str:
