@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
-DecisionKind = Literal["approved", "edited", "rejected", "auto"]
+DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded"]
 Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
 
 
@@ -57,17 +57,21 @@ def scan(program: str) -> Scan:
     return Scan(tuple(names), dynamic)
 
 
-def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str]) -> Route:
+def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str],
+          recorded: bool = False) -> Route:
     """Where a program goes under `policy`, given what the frontend can do.
 
     `auto` still asks when the program may call a tool marked `approval="always"`, by name
-    or through a call_tool whose name is not a literal. A headless run (no stdin) never
-    waits for a human: it fails instead.
+    or through a call_tool whose name is not a literal. `recorded` runs a program only if
+    this exact text was approved before (its SHA-256 is in the transcript), and otherwise
+    asks. A headless run (no stdin) never waits for a human: it fails instead.
     """
     if policy == "reject":
         return "show-only"
     sensitive = set(always_ask)
     if policy == "auto" and not (sensitive & set(found.tools) or (sensitive and found.dynamic)):
+        return "run"
+    if policy == "recorded" and recorded:
         return "run"
     if widgets:
         return "widget"
@@ -97,7 +101,8 @@ class Decision:
         """One Markdown line that survives in a saved notebook without widget state."""
         when = self.at.astimezone().strftime("%H:%M:%S")
         label = {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
-                 "auto": "Approved by policy (auto)"}[self.kind]
+                 "auto": "Approved by policy (auto)",
+                 "recorded": "Approved by policy (recorded: approved before, same SHA-256)"}[self.kind]
         text = f"**{label}** at {when}"
         if self.runs:
             text += f" · sha256 `{self.sha256[:16]}`"

@@ -14,17 +14,18 @@ from pathlib import Path
 from .errors import ConfigError
 from .sandbox.base import Grants, Limits
 
-APPROVAL_POLICIES = ("ask", "auto", "reject")
+APPROVAL_POLICIES = ("ask", "auto", "reject", "recorded")
 SANDBOXES = ("auto", "hyperlight", "wasmtime")
 DEFAULT_MODEL = "gpt-4o-mini"
 
 ENVIRONMENT = {
     "OPENAI_API_KEY": "API key for the model server",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 for Ollama",
-    "CODEACT_MODEL": f"model name (default {DEFAULT_MODEL})",
-    "CODEACT_APPROVAL": "ask (default), auto or reject",
+    "CODEACT_MODEL": f"model name (default {DEFAULT_MODEL}), replay:TRANSCRIPT or local:MODEL.gguf",
+    "CODEACT_APPROVAL": "ask (default), auto, reject or recorded",
     "CODEACT_SANDBOX": "auto (default), hyperlight or wasmtime",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
+    "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
 }
 
 
@@ -45,6 +46,7 @@ class Config:
     allowed_domains: dict[str, frozenset[str] | None] = field(default_factory=dict)
     input_dir: Path | None = None
     output: bool = True
+    transcript: Path | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,9 +74,17 @@ class Config:
             changes["approval"] = environ["CODEACT_APPROVAL"].strip().lower()
         if environ.get("CODEACT_SANDBOX"):
             changes["sandbox"] = environ["CODEACT_SANDBOX"].strip().lower()
+        if environ.get("CODEACT_TRANSCRIPT"):
+            changes["transcript"] = Path(environ["CODEACT_TRANSCRIPT"]).expanduser()
         if environ.get("CODEACT_TIMEOUT"):
             changes["timeout"] = parse_seconds(environ["CODEACT_TIMEOUT"], "CODEACT_TIMEOUT")
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def replay_path(self) -> Path | None:
+        """The transcript answering for the model, when the model is `replay:PATH`."""
+        if self.model.startswith("replay:"):
+            return Path(self.model[len("replay:"):]).expanduser()
+        return None
 
     def limits(self) -> Limits:
         return Limits(timeout=self.timeout, memory_mb=self.memory_mb)

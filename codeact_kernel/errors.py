@@ -5,6 +5,7 @@
     │   ├── SandboxUnavailable    the requested backend cannot work on this machine (carries the reason)
     │   └── GuestBuildError       the fuller guest component could not be built
     ├── ToolDefinitionError       a tool cannot be registered (bad name, unusable signature)
+    ├── ConfigError               a setting has a value the kernel cannot use
     └── ModelError                the model server gave no usable reply (other 4xx land here)
         ├── NoApiKey              no API key and the server is not on this machine
         ├── ModelUnreachable      connection refused, unknown host, connection lost
@@ -13,7 +14,8 @@
         ├── RateLimited           429 after every retry, or the quota is used up
         ├── ModelServerError      5xx after every retry, or an error sent mid-reply
         ├── ModelTimeout          the server sent nothing for `timeout` seconds
-        └── BadModelReply         the reply could not be parsed or was empty
+        ├── BadModelReply         the reply could not be parsed or was empty
+        └── ReplayMiss            replaying a transcript, this prompt was not recorded
 
 A program that fails *inside* the sandbox is not an exception on the host: it is a
 `GuestError` in the run's result, because a failing program is an ordinary outcome.
@@ -170,3 +172,7 @@ class BadModelReply(ModelError):
             f"The model server sent a reply that cannot be used: {detail}. Run the cell again; "
             "if it keeps happening the server may not be fully OpenAI-compatible."
         )
+
+
+class ReplayMiss(ModelError):
+    """Replaying a transcript, the prompt (at this point of the conversation) was not recorded."""

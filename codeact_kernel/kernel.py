@@ -25,10 +25,11 @@ from . import __version__, approval
 from .config import APPROVAL_POLICIES, SANDBOXES, Config
 from .errors import CodeActError, ConfigError, ModelError
 from .magics import CodeActMagics
-from .model import Reply, Turn, build_messages, codeact_instructions, complete
+from .model import Reply, Turn, build_messages, codeact_instructions, complete, extract_program
 from .sandbox.base import RunResult
 from .session import Session
 from .tools import tool
+from .transcript import Transcript, conversation_hash
 
 PYTHON_MARKER = "%%python"
 OUTPUT_DIR = "codeact_output"
@@ -166,45 +167,33 @@ class CodeActKernel(IPythonKernel):
     async def _answer(self, prompt: str, allow_stdin: bool) -> None:
         if self._config_error is not None:
             raise self._config_error
-        session = self.codeact
-        config = session.config
+        config = self.codeact.config
         totals = {"in": 0, "out": 0, "model": 0.0, "sandbox": 0.0, "calls": 0}
         request = prompt
         bound: str | None = None
         failure: _Failure | None = None
         for attempt in range(config.max_repairs + 1):
-            reply = await self._ask_model(request)
+            conversation = conversation_hash(self.codeact.history)
+            reply = await self._ask_model(request, conversation)
             totals["in"] += reply.tokens_in
             totals["out"] += reply.tokens_out
             totals["model"] += reply.elapsed
-            if reply.program is None:
-                session.history.append(Turn(request, reply.text, None, "", None, "no-code"))
+            decision = await self._decide(reply.program, allow_stdin) if reply.program else None
+            result = await self._run(decision.program) if decision is not None and decision.runs else None
+            self._remember(request, conversation, reply, decision, result)
+            if result is None:
                 break
-            decision = await self._decide(reply.program, allow_stdin)
-            if decision is None:  # policy "reject": shown, not run
-                session.history.append(Turn(request, reply.text, reply.program, "", None, "rejected",
-                                            "the approval policy is reject"))
-                break
-            if not decision.runs:
-                session.history.append(Turn(request, reply.text, reply.program, "", None, "rejected",
-                                            decision.reason))
-                break
-            result = await self._run(decision.program)
             totals["sandbox"] += result.duration
             totals["calls"] += len(result.tool_calls)
-            error_text = str(result.error) if result.error else None
-            session.history.append(Turn(request, reply.text, decision.program,
-                                        result.stdout + result.stderr, error_text, decision.kind))
             if result.has_value:
                 self.shell.user_ns[config.result_name] = result.value  # type: ignore[union-attr]
                 bound = config.result_name
-            if result.ok:
+            if result.error is None:
                 failure = None
                 break
-            failure = _Failure(result.error.type, result.error.message,  # type: ignore[union-attr]
-                               str(result.error).splitlines())
+            failure = _Failure(result.error.type, result.error.message, str(result.error).splitlines())
             if attempt < config.max_repairs:
-                display(Markdown(f"_The program failed ({result.error.type}); asking the model for a fix "  # type: ignore[union-attr]
+                display(Markdown(f"_The program failed ({result.error.type}); asking the model for a fix "
                                  f"(attempt {attempt + 1} of {config.max_repairs})._"))
                 request = ("The program failed with the error above. Fix it: answer with the whole "
                            "corrected program.")
@@ -212,8 +201,51 @@ class CodeActKernel(IPythonKernel):
         if failure is not None:
             raise failure
 
-    async def _ask_model(self, request: str) -> Reply:
+    def _remember(self, request: str, conversation: str, reply: Reply,
+                  decision: approval.Decision | None, result: RunResult | None) -> None:
+        """Add the turn to the conversation and append it to the transcript."""
         session = self.codeact
+        error = str(result.error) if result is not None and result.error else None
+        output = (result.stdout + result.stderr) if result is not None else ""
+        if reply.program is None:
+            kind, reason = "no-code", None
+        elif decision is None:
+            kind, reason = "rejected", "the approval policy is reject"
+        else:
+            kind = "auto" if decision.kind == "recorded" else decision.kind
+            reason = decision.reason
+        program = decision.program if decision is not None and decision.runs else reply.program
+        session.history.append(Turn(request, reply.text, program, output, error, kind, reason))
+        choice = session.current_sandbox()
+        Transcript(session.transcript_path()).append({
+            "prompt": request, "conversation": conversation,
+            "model": session.config.model, "base_url": session.config.base_url,
+            "request": {"stream": True, "temperature": session.model_config().temperature},
+            "reply": reply.text, "program": reply.program,
+            "decision": "rejected-by-policy" if reply.program and decision is None else
+                        (decision.kind if decision is not None else "no-code"),
+            "reason": reason, "edited": decision is not None and decision.kind == "edited",
+            "ran": decision.program if decision is not None and decision.runs and decision.kind == "edited" else None,
+            "ran_sha256": decision.sha256 if decision is not None and decision.runs else None,
+            "output": {"stdout": _clip(result.stdout) if result else "", "stderr": _clip(result.stderr) if result else "",
+                       "error": error, "files": sorted(result.output_files) if result else [],
+                       "tool_calls": len(result.tool_calls) if result else 0},
+            "tokens": {"in": reply.tokens_in, "out": reply.tokens_out},
+            "seconds": {"model": round(reply.elapsed, 4), "sandbox": round(result.duration, 4) if result else 0.0},
+            "sandbox": choice.sandbox.name if choice is not None and result is not None else None,
+            "kernel": __version__,
+        })
+
+    async def _ask_model(self, request: str, conversation: str) -> Reply:
+        session = self.codeact
+        replay = session.config.replay_path()
+        if replay is not None:
+            record = session.replay(replay).reply(conversation, request)
+            reply = Reply(record["reply"], extract_program(record["reply"]), 0, 0, 0.0, session.config.model, 0)
+            prose = _without_program(reply.text, reply.program)
+            note = f"_replayed from {replay.name}_"
+            display(Markdown(f"{prose}\n\n{note}" if prose else note))
+            return reply
         messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
         start = time.monotonic()
         handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
@@ -244,8 +276,11 @@ class CodeActKernel(IPythonKernel):
         session = self.codeact
         found = approval.scan(program)
         display(Markdown(f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```"))
+        recorded = (session.config.approval == "recorded"
+                    and approval.Decision("approved", program).sha256 in session.recorded_approvals())
         where = approval.route(session.config.approval, widgets=_frontend_renders_widgets(),
-                               stdin=allow_stdin, found=found, always_ask=session.registry.always_ask())
+                               stdin=allow_stdin, found=found, always_ask=session.registry.always_ask(),
+                               recorded=recorded)
         if where == "show-only":
             display(Markdown("**Not run**: the approval policy is `reject` (`%approval ask` to decide yourself)."))
             return None
@@ -254,7 +289,7 @@ class CodeActKernel(IPythonKernel):
                            "the approval policy is 'ask'; nothing ran. Set CODEACT_APPROVAL=auto to run "
                            "programs unattended, or run the notebook interactively.")
         if where == "run":
-            decision = approval.Decision("auto", program)
+            decision = approval.Decision("recorded" if recorded else "auto", program)
         elif where == "widget":
             decision = await self._ask_widget(program, found)
         else:
@@ -393,6 +428,10 @@ class CodeActKernel(IPythonKernel):
         if self._is_magic(code):
             return super().do_is_complete(code)
         return {"status": "complete"}  # a prompt is complete as typed: Enter sends it
+
+
+def _clip(text: str, limit: int = 4000) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit:,} more characters]"
 
 
 def _frontend_renders_widgets() -> bool:

@@ -25,8 +25,9 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
 
   %%python              first line of a cell that is ordinary Python (define tools here)
   @tool                 register a function as a tool (type hints + docstring describe it)
-  %model [NAME] [--base-url URL] [--timeout S]
-  %approval [ask|auto|reject]
+  %model [NAME] [--base-url URL] [--timeout S]   (or: %model replay TRANSCRIPT, %model local MODEL.gguf)
+  %approval [ask|auto|reject|recorded]
+  %transcript [PATH]    where every turn is recorded
   %sandbox [backend auto|hyperlight|wasmtime | timeout S | memory MB |
             allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
@@ -73,6 +74,11 @@ class CodeActMagics(Magics):
         """`%model [NAME] [--base-url URL] [--timeout S]`: the model, and where it is served."""
         args = shlex.split(line)
         changes: dict[str, object] = {}
+        if args[:1] in (["replay"], ["local"]) and len(args) == 2:
+            path = Path(args[1]).expanduser()
+            if not path.exists():
+                raise ConfigError(f"%model {args[0]}: {path} does not exist")
+            args = [f"{args[0]}:{path}"]
         while args:
             arg = args.pop(0)
             if arg == "--base-url" and args:
@@ -85,6 +91,9 @@ class CodeActMagics(Magics):
                 raise ConfigError(f"%model: unknown option {arg!r}; usage: %model [NAME] [--base-url URL] [--timeout S]")
         self._set(**changes)
         c = self.session.config
+        if c.replay_path() is not None:
+            print(f"model {c.model}: answers come from the transcript, no network call")
+            return
         key = "set" if c.api_key else "not set (OPENAI_API_KEY)"
         print(f"model {c.model} at {c.base_url or 'the OpenAI API'}; API key {key}; timeout {c.model_timeout:g} s")
 
@@ -97,7 +106,9 @@ class CodeActMagics(Magics):
             self._set(approval=policy)
         descriptions = {"ask": "each program waits for Approve, Edit or Reject",
                         "auto": "programs run without asking (tools marked approval='always' still ask)",
-                        "reject": "programs are shown, never run"}
+                        "reject": "programs are shown, never run",
+                        "recorded": "a program approved before (same SHA-256 in the transcript) runs; "
+                                    "any other asks"}
         current = self.session.config.approval
         print(f"approval: {current}: {descriptions[current]} (choices: {', '.join(APPROVAL_POLICIES)})")
 
@@ -175,6 +186,15 @@ class CodeActMagics(Magics):
             print(entry.describe() + mark)
         if not len(registry):
             print("no tools yet: define one in a %%python cell with @tool")
+
+    @line_magic
+    @_usage_errors
+    def transcript(self, line: str) -> None:
+        """`%transcript [PATH]`: where each turn is recorded (one JSON line per turn)."""
+        if line.strip():
+            self._set(transcript=Path(line.strip()).expanduser().resolve())
+        path = self.session.transcript_path()
+        print(f"transcript {path} (appended to after every prompt cell)")
 
     @line_magic
     @_usage_errors

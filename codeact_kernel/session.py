@@ -6,11 +6,13 @@ The kernel and the magics share one `Session`; neither reaches into the other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import Config
 from .model import ModelConfig, Turn
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
+from .transcript import Replay, approved_programs, default_path
 
 
 @dataclass
@@ -21,6 +23,24 @@ class Session:
     _choice: Choice | None = None
     _choice_for: str | None = None
     announced: bool = False
+    _replay: Replay | None = None
+
+    def replay(self, path: Path) -> Replay:
+        """The transcript standing in for the model, loaded once per path."""
+        if self._replay is None or self._replay.path != path:
+            self._replay = Replay(path)
+        return self._replay
+
+    def transcript_path(self) -> Path:
+        return self.config.transcript or default_path()
+
+    def recorded_approvals(self) -> set[str]:
+        """SHA-256 of programs approved before: in this session's transcript and the replayed one."""
+        paths = [self.transcript_path()]
+        replay = self.config.replay_path()
+        if replay is not None:
+            paths.append(replay)
+        return approved_programs(paths)
 
     def sandbox(self) -> Choice:
         """The sandbox for the configured backend, created (and probed) on first use."""

@@ -432,3 +432,45 @@ def test_interrupt_in_each_phase(fresh, openai_server, phase):
     assert fresh.execute("%%python\nprint(keep_me)").stdout() == "still here\n"
     while openai_server.pending:
         openai_server._pop()
+
+
+# --- transcripts, replay, the recorded policy --------------------------------------------
+
+def test_record_then_replay_offline_under_the_recorded_policy(openai_server, start_kernel, tmp_path):
+    transcript = tmp_path / "session.jsonl"
+    recorder = start_kernel(kernel_env(openai_server, CODEACT_TRANSCRIPT=str(transcript), CODEACT_APPROVAL="auto"))
+    recorder.execute(TOOLS_CELL)
+    openai_server.enqueue(WEATHER)
+    openai_server.enqueue(program("print('second', len(call_tool('get_weather', 'Oslo')))"))
+    first = recorder.execute("Get the weather for Seattle and Amsterdam and compare them.", allow_stdin=True)
+    second = recorder.execute("and Oslo?", allow_stdin=True)
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert [r["prompt"] for r in records] == ["Get the weather for Seattle and Amsterdam and compare them.",
+                                              "and Oslo?"]
+    assert records[0]["decision"] == "auto" and records[0]["ran_sha256"]
+    assert records[0]["tokens"]["in"] > 0 and records[0]["sandbox"] == "wasmtime"
+    assert TEST_API_KEY not in transcript.read_text()
+
+    requests_before = len(openai_server.requests)
+    replayer = start_kernel(kernel_env(openai_server, CODEACT_MODEL=f"replay:{transcript}",
+                                       CODEACT_APPROVAL="recorded", CODEACT_TRANSCRIPT=str(tmp_path / "new.jsonl")),
+                            widgets=False)
+    replayer.execute(TOOLS_CELL)
+    again = replayer.execute("Get the weather for Seattle and Amsterdam and compare them.", allow_stdin=False)
+    assert again.status == "ok", again.error()
+    assert again.stdout() == first.stdout()
+    assert "recorded: approved before" in again.markdown() and "replayed from session.jsonl" in again.markdown()
+    assert replayer.execute("and Oslo?").stdout() == second.stdout()
+    assert len(openai_server.requests) == requests_before, "replay makes no network call"
+    miss = replayer.execute("something never asked")
+    assert miss.status == "error" and miss.reply["content"]["ename"] == "ReplayMiss"
+    assert "'something never asked'" in miss.reply["content"]["evalue"]
+
+
+def test_recorded_policy_asks_for_a_program_never_approved(openai_server, start_kernel, tmp_path):
+    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="recorded",
+                                 CODEACT_TRANSCRIPT=str(tmp_path / "t.jsonl")), widgets=False)
+    openai_server.enqueue(program("print('new program')"))
+    cell = fe.execute("something new", allow_stdin=False)
+    assert cell.status == "error" and cell.reply["content"]["ename"] == "ApprovalRequired"
+    assert "transcript" in fe.execute("%transcript").stdout()

@@ -1,0 +1,121 @@
+"""Recorded turns: an append-only JSONL file, and replaying a model from it.
+
+Every prompt cell appends one line (flushed and fsynced, never rewritten), so a notebook's
+record of which programs were approved survives a crash. The same file can stand in for
+the model (`replay:PATH`): a turn is found by the hash of the conversation before it and
+its prompt, so replaying a notebook reproduces it without a network call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import ReplayMiss
+from .model import Turn
+
+DEFAULT_NAME = "codeact-transcript.jsonl"
+RAN = ("approved", "edited", "auto")
+
+
+def default_path(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    """Beside the notebook: `NOTEBOOK.codeact.jsonl` when Jupyter says which notebook, else the cwd."""
+    explicit = environ.get("CODEACT_TRANSCRIPT")
+    if explicit:
+        return Path(explicit).expanduser()
+    notebook = environ.get("JPY_SESSION_NAME")  # set by jupyter_server for the notebook's kernel
+    if notebook and notebook.endswith(".ipynb"):
+        return Path(notebook).with_suffix(".codeact.jsonl")
+    return Path.cwd() / DEFAULT_NAME
+
+
+def conversation_hash(history: Iterable[Turn]) -> str:
+    """A stable hash of the conversation so far, as the model saw it.
+
+    Who approved a program that ran (a person, `auto`, `recorded`) is not part of it, so a
+    notebook recorded with one policy replays under another.
+    """
+    turns = []
+    for turn in history:
+        fields = asdict(turn)
+        if fields["decision"] in RAN and fields["decision"] != "edited":
+            fields["decision"] = "ran"
+        turns.append(fields)
+    canonical = json.dumps(turns, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Transcript:
+    """Appends one JSON object per line to `path`; never rewrites what is there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"recorded_at": datetime.now(timezone.utc).isoformat(), **record},
+                          ensure_ascii=False, default=str)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(read(self.path))
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every record in a transcript; a torn last line (a crash mid-write) is skipped."""
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def approved_programs(paths: Iterable[Path]) -> set[str]:
+    """SHA-256 of every program that ran after approval, in these transcripts."""
+    return {r["ran_sha256"] for path in paths for r in read(path)
+            if r.get("decision") in RAN and r.get("ran_sha256")}
+
+
+class Replay:
+    """Answers prompts from a transcript instead of a model."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise ReplayMiss(f"the replay transcript {path} does not exist")
+        self.path = path
+        self._replies: dict[tuple[str, str], dict[str, Any]] = {}
+        for record in read(path):
+            key = (record.get("conversation"), record.get("prompt"))
+            self._replies.setdefault(key, record)  # type: ignore[arg-type]
+
+    def reply(self, conversation: str, prompt: str) -> dict[str, Any]:
+        """The recorded turn for this point of the conversation; a miss names the prompt."""
+        record = self._replies.get((conversation, prompt))
+        if record is None:
+            known = sum(1 for c, p in self._replies if p == prompt)
+            detail = ("it is there, but after a different conversation (earlier cells changed?)"
+                      if known else "no turn with this prompt was recorded")
+            raise ReplayMiss(f"{self.path.name} has no reply for the prompt {prompt!r}: {detail}. "
+                             "Run it against a model (%model NAME) to record it.")
+        return record
