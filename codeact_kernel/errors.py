@@ -15,7 +15,8 @@
         ├── ModelServerError      5xx after every retry, or an error sent mid-reply
         ├── ModelTimeout          the server sent nothing for `timeout` seconds
         ├── BadModelReply         the reply could not be parsed or was empty
-        └── ReplayMiss            replaying a transcript, this prompt was not recorded
+        ├── ReplayMiss            replaying a transcript, this prompt was not recorded
+        └── LocalModelError       a local model (local:PATH.gguf) could not be started
 
 A program that fails *inside* the sandbox is not an exception on the host: it is a
 `GuestError` in the run's result, because a failing program is an ordinary outcome.
@@ -176,3 +177,8 @@ class BadModelReply(ModelError):
 
 class ReplayMiss(ModelError):
     """Replaying a transcript, the prompt (at this point of the conversation) was not recorded."""
+
+
+class LocalModelError(ModelError):
+    """A local model (`local:PATH.gguf`) could not be started: no such file, not GGUF,
+    xllamacpp missing, or llama.cpp failed to load it in time (the message quotes its log)."""
