@@ -178,7 +178,12 @@ class CodeActKernel(IPythonKernel):
             totals["in"] += reply.tokens_in
             totals["out"] += reply.tokens_out
             totals["model"] += reply.elapsed
-            decision = await self._decide(reply.program, allow_stdin) if reply.program else None
+            try:
+                decision = await self._decide(reply.program, allow_stdin) if reply.program else None
+            except _Failure as unapproved:  # headless under "ask": remembered, so a replay meets it too
+                self._remember(request, conversation, reply,
+                               approval.Decision("rejected", reply.program or "", unapproved.evalue), None)
+                raise
             result = await self._run(decision.program) if decision is not None and decision.runs else None
             self._remember(request, conversation, reply, decision, result)
             if result is None:
@@ -391,9 +396,16 @@ class CodeActKernel(IPythonKernel):
         display(Markdown("**Files from /output**, saved beside the notebook: " + ", ".join(saved)))
 
     def _footer(self, totals: dict[str, Any], bound: str | None) -> None:
-        parts = [f"model {self.codeact.config.model}", f"tokens {totals['in']:,} in / {totals['out']:,} out",
-                 f"model {totals['model']:.2f} s", f"sandbox {totals['sandbox'] * 1000:.0f} ms",
-                 f"{totals['calls']} tool calls"]
+        config = self.codeact.config
+        replay = config.replay_path()
+        if replay is not None:
+            parts = [f"replayed from {replay.name}"]
+        else:
+            parts = [f"model {config.model}", f"tokens {totals['in']:,} in / {totals['out']:,} out",
+                     f"model {totals['model']:.2f} s"]
+        if totals["calls"] or totals["sandbox"]:
+            calls = totals["calls"]
+            parts += [f"sandbox {totals['sandbox'] * 1000:.0f} ms", f"{calls} tool call{'s' if calls != 1 else ''}"]
         if bound:
             parts.append(f"result → `{bound}`")
         display(Markdown("<sub>" + " · ".join(parts) + "</sub>"))

@@ -1,0 +1,325 @@
+"""Build the example notebooks and their transcripts (a maintainer's tool, not run by tests).
+
+The model replies below are fixtures written for the examples, not a real model's output:
+they are what a capable model answers to these prompts. The script
+
+1. records each notebook's transcript by running its cells through the kernel against a
+   scripted OpenAI-compatible server that gives those replies (policy `auto`);
+2. writes the notebook, whose first cell switches the kernel to `%model replay` of that
+   transcript and `%approval recorded`, so it runs offline and runs only programs that
+   were approved when recorded;
+3. executes it that way and stores the outputs, which nbval compares on every test run.
+
+Run from the repository root: `python notebooks/build.py` (needs the `test` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.scripted_openai import ScriptedOpenAI  # noqa: E402
+
+SETUP_TAG = "replay-setup"
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text.strip())
+
+
+def code(text: str, *tags: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(text.strip())
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def setup(name: str) -> nbformat.NotebookNode:
+    return code(f"%model replay {name}.jsonl\n%approval recorded", SETUP_TAG)
+
+
+def reply(prose: str, program: str) -> str:
+    return f"{prose}\n\n```python\n{program.strip()}\n```"
+
+
+WEATHER_TOOLS = '''%%python
+@tool
+def get_weather(city: str) -> dict:
+    """Current weather for a city: temperature in °C and conditions."""
+    data = {"Seattle": (12.5, "light rain"), "Amsterdam": (9.0, "cloudy")}
+    temperature, conditions = data.get(city, (20.0, "sunny"))
+    return {"city": city, "temperature_c": temperature, "conditions": conditions}
+'''
+
+NOTEBOOKS: dict[str, tuple[list[nbformat.NotebookNode], list[str]]] = {
+    "quickstart": ([
+        md("""# Quickstart: a prompt, a program, one approval
+
+Each cell of a CodeAct notebook is a prompt. The model answers with **one Python program**
+that calls your tools with `call_tool(...)`; you approve it; it runs in a sandbox and
+prints the answer. One model turn, however many tool calls.
+
+The first cell replays a recorded session so this notebook runs offline. To use your own
+model instead, replace it with `%model gpt-4o-mini` (and set `OPENAI_API_KEY`), or
+`%model NAME --base-url http://127.0.0.1:11434/v1` for a local server."""),
+        setup("quickstart"),
+        md("Tools are ordinary Python functions, defined in a `%%python` cell. The type hints and the "
+           "docstring are what the model sees."),
+        code(WEATHER_TOOLS),
+        code("%tools"),
+        code("Get the weather for Seattle and Amsterdam and compare them."),
+        md("The program, the decision (with the SHA-256 of exactly what ran) and the output stay in the "
+           "notebook as plain text. The conversation carries over to the next prompt:"),
+        code("Which of the two is warmer, by how much?"),
+    ], [
+        reply("I'll fetch both cities and compare them in one program.", '''
+cities = ["Seattle", "Amsterdam"]
+weather = {city: call_tool("get_weather", city=city) for city in cities}
+for city, w in weather.items():
+    print(f"{city}: {w['temperature_c']} °C, {w['conditions']}")
+warmer = max(cities, key=lambda c: weather[c]["temperature_c"])
+diff = abs(weather["Seattle"]["temperature_c"] - weather["Amsterdam"]["temperature_c"])
+print(f"{warmer} is warmer by {diff:.1f} °C.")
+'''),
+        "Seattle is warmer: 12.5 °C against 9.0 °C in Amsterdam, a difference of **3.5 °C**.",
+    ]),
+    "orders": ([
+        md("""# Orders: 36 tool calls in one program
+
+The workload from the CodeAct announcement: for every user, total their orders with the
+discount for their tier and the tax for their region, using only the tools. With one tool
+call per model turn this takes dozens of turns; here the model writes one program."""),
+        setup("orders"),
+        code('''%%python
+from codeact_kernel.bench import orders
+for function in orders.TOOLS.values():
+    tool(function)'''),
+        code("%tools"),
+        code("For every user, compute the grand total of their orders. Look up the discount rate (by tier) "
+             "and the tax rate (by region) with the tools, compute every order line with compute_line_total, "
+             "never hard-code values, apply the discount then the tax, and report user_id, name, grand_total "
+             "sorted by grand total, descending."),
+    ], [
+        reply("One program: list the users, look up each user's rates and orders, total every line.", '''
+rows = []
+for user in call_tool("list_users"):
+    discount = call_tool("get_discount_rate", tier=user["tier"])
+    tax = call_tool("get_tax_rate", region=user["region"])
+    total = 0.0
+    for order in call_tool("get_orders_for_user", user_id=user["id"]):
+        total += call_tool("compute_line_total", qty=order["qty"], unit_price=order["unit_price"],
+                           discount_rate=discount, tax_rate=tax)
+    rows.append((user["id"], user["name"], round(total, 2)))
+rows.sort(key=lambda row: row[2], reverse=True)
+print("user_id  name      grand_total")
+for user_id, name, total in rows:
+    print(f"{user_id:<8} {name:<9} {total:>11.2f}")
+print(f"sum {sum(row[2] for row in rows):.2f}")
+'''),
+    ]),
+    "files": ([
+        md("""# Files: a program writes to `/output`, the notebook shows it
+
+Programs can write files under `/output` (at most 20 files of 10 MB each). They come back to
+the notebook: images and SVG are shown inline, and every file is saved beside the notebook
+in `codeact_output/`. Read-only inputs can be mounted at `/input` with `%sandbox input DIR`."""),
+        setup("files"),
+        code(WEATHER_TOOLS),
+        code("Make a CSV of the weather in Seattle, Amsterdam and Lisbon, and an SVG bar chart of the "
+             "temperatures."),
+    ], [
+        reply("I'll write the table as CSV and draw the chart as a small SVG.", '''
+import csv
+cities = ["Seattle", "Amsterdam", "Lisbon"]
+rows = [call_tool("get_weather", city=c) for c in cities]
+with open("/output/weather.csv", "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=["city", "temperature_c", "conditions"])
+    writer.writeheader()
+    writer.writerows(rows)
+bars = []
+for i, row in enumerate(rows):
+    width = row["temperature_c"] * 10
+    y = 10 + i * 30
+    bars.append(f'<rect x="90" y="{y}" width="{width}" height="20" fill="#4c78a8"/>'
+                f'<text x="5" y="{y + 15}" font-size="14">{row["city"]}</text>'
+                f'<text x="{95 + width}" y="{y + 15}" font-size="12">{row["temperature_c"]} °C</text>')
+svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="360" height="100">' + "".join(bars) + "</svg>")
+with open("/output/temperatures.svg", "w") as f:
+    f.write(svg)
+print(f"wrote weather.csv ({len(rows)} rows) and temperatures.svg")
+'''),
+    ]),
+    "approval": ([
+        md("""# Approval: nothing runs before a decision
+
+In JupyterLab every program appears in a widget with **Approve**, **Edit** and **Reject**.
+*Edit* opens the program in a text box and what you approve is exactly what runs (the
+notebook records it as edited, with its SHA-256). *Reject* can carry a reason, which the
+model reads with your next prompt. This notebook runs headless (nbval), where nobody can
+click, so it shows the policies instead:
+
+| policy | what happens |
+|---|---|
+| `ask` (default) | waits for a person; a headless run fails the cell and runs nothing |
+| `auto` | runs and says so; tools marked `@tool(approval="always")` still ask |
+| `reject` | shows the program, never runs it |
+| `recorded` | runs a program only if this exact text was approved before (in the transcript) |"""),
+        setup("approval"),
+        code(WEATHER_TOOLS),
+        md("`recorded` (set in the first cell) runs what was approved before: the recorded session "
+           "approved this exact program, so it runs."),
+        code("What's the weather in Lisbon?"),
+        md("`reject` shows the program and runs nothing:"),
+        code("%approval reject"),
+        code("What's the weather in Seattle?"),
+        md("Under `ask`, a run with no one to ask (nbclient, nbval, papermill) stops with a clear error "
+           "and runs nothing:"),
+        code("%approval ask"),
+        code("And in Amsterdam?", "raises-exception"),
+    ], [
+        reply("", 'w = call_tool("get_weather", city="Lisbon")\nprint(f"Lisbon: {w[\'temperature_c\']} °C, {w[\'conditions\']}")'),
+        reply("", 'print(call_tool("get_weather", city="Seattle"))'),
+        reply("", 'print(call_tool("get_weather", city="Amsterdam"))'),
+    ]),
+    "repair": ([
+        md("""# Repair: a failing program gets one more try
+
+When a program raises, the model sees the error and proposes a fix, which needs its own
+approval (at most two attempts). The error shown is the program's own traceback, from
+inside the sandbox."""),
+        setup("repair"),
+        code(WEATHER_TOOLS),
+        code("Print the temperature in Seattle in Fahrenheit."),
+    ], [
+        reply("Converting the temperature:", '''
+w = call_tool("get_weather", city="Seattle")
+print(f"Seattle: {w['temperature'] * 9 / 5 + 32:.1f} °F")
+'''),
+        reply("The field is called `temperature_c`; here is the corrected program.", '''
+w = call_tool("get_weather", city="Seattle")
+print(f"Seattle: {w['temperature_c'] * 9 / 5 + 32:.1f} °F")
+'''),
+    ]),
+    "network": ([
+        md("""# Network: nothing unless you allow it
+
+Programs have no network by default. `%sandbox allow DOMAIN [METHODS]` opens exactly that
+host (and port); the sandbox's host makes the request and enforces the list, so a program
+cannot reach anything else. Here two small servers run on 127.0.0.1; only one is allowed."""),
+        setup("network"),
+        code('''%%python
+import http.server, threading
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from the allowed server"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello) for _ in range(2)]
+for server in servers:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+allowed, other = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
+
+@tool
+def server_urls() -> dict:
+    """The URLs of the two local servers: 'allowed' and 'other'."""
+    return {"allowed": allowed, "other": other}
+
+get_ipython().run_line_magic("sandbox", f"allow {allowed.split('//')[1]} GET")'''),
+        code("Fetch both local servers and tell me what each one says."),
+    ], [
+        reply("I'll try both; a refused request raises PermissionError.", '''
+urls = call_tool("server_urls")
+for name in ("allowed", "other"):
+    try:
+        response = http_get(urls[name] + "/")
+        print(f"{name}: {response['status']} {response['body']}")
+    except PermissionError as error:
+        print(f"{name}: refused ({error})")
+'''),
+    ]),
+    "results": ([
+        md("""# Results: a value handed back to Python
+
+A program can hand a JSON value back with `set_result(value)`; the kernel binds it as
+`result` (choose another name with `%codeact result NAME`), so a `%%python` cell can use it."""),
+        setup("results"),
+        code(WEATHER_TOOLS),
+        code("Get the weather for Seattle, Amsterdam and Lisbon and hand the temperatures back to me."),
+        code('''%%python
+coldest = min(result, key=result.get)
+print(f"coldest: {coldest} at {result[coldest]} °C; mean {sum(result.values()) / len(result):.2f} °C")'''),
+    ], [
+        reply("Fetching the three cities and returning a dict of temperatures.", '''
+temperatures = {c: call_tool("get_weather", city=c)["temperature_c"] for c in ["Seattle", "Amsterdam", "Lisbon"]}
+print(temperatures)
+set_result(temperatures)
+'''),
+    ]),
+}
+
+
+def _kernel_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
+    for keep in ("CODEACT_CACHE_DIR",):
+        if keep in os.environ:
+            env[keep] = os.environ[keep]
+    env.update(extra)
+    return env
+
+
+def _execute(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)  # nbclient's kernel inherits this process's environment
+    try:
+        NotebookClient(nb, kernel_name="codeact", timeout=120, allow_errors=True,
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def build(name: str) -> None:
+    cells, replies = NOTEBOOKS[name]
+    transcript = HERE / f"{name}.jsonl"
+    transcript.unlink(missing_ok=True)
+    with ScriptedOpenAI() as server, tempfile.TemporaryDirectory() as scratch:
+        for text in replies:
+            server.enqueue(text, usage=None)
+        # Recording runs every cell but the replay set-up, with `recorded` standing for `auto`:
+        # the programs it runs are the ones a replay under `recorded` may run.
+        recording = nbformat.v4.new_notebook(cells=[
+            code(c.source.replace("%approval recorded", "%approval auto"), *c.metadata.get("tags", []))
+            if c.cell_type == "code" else c
+            for c in cells if SETUP_TAG not in c.metadata.get("tags", [])])
+        _execute(recording, _kernel_env(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-fixture",
+                                        CODEACT_MODEL="fixture-model", CODEACT_APPROVAL="auto",
+                                        CODEACT_TRANSCRIPT=str(transcript)))
+        assert server.pending == 0, f"{name}: {server.pending} scripted replies were not used"
+        nb = nbformat.v4.new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "codeact", "display_name": "CodeAct", "language": "codeact"}
+        nb.metadata["language_info"] = {"name": "codeact"}
+        _execute(nb, _kernel_env(CODEACT_TRANSCRIPT=str(Path(scratch) / "t.jsonl")))
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, HERE / f"{name}.ipynb")
+    print(f"built {name}.ipynb and {name}.jsonl")
+
+
+if __name__ == "__main__":
+    for notebook in sys.argv[1:] or NOTEBOOKS:
+        build(notebook)
