@@ -1,0 +1,89 @@
+"""The main job: run every example notebook through the CodeAct kernel, offline, and show what happened.
+
+Each notebook replays its recorded transcript (no network, no API key) under the `recorded`
+approval policy. Executed copies are written to notebooks/executed/; each prompt cell is
+printed with its program and output.
+
+    python notebooks/run.py [NAME ...]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "executed"
+PROGRAM = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def _text(output: nbformat.NotebookNode) -> str:
+    if output.output_type == "stream":
+        return output.text
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}\n"
+    return output.get("data", {}).get("text/markdown", "")
+
+
+def show(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        source = cell.source.strip()
+        if cell.cell_type != "code" or source.startswith(("%", "%%")):
+            continue
+        print(f"\n>>> {source}")
+        for output in cell.outputs:
+            text = _text(output)
+            found = PROGRAM.search(text)
+            if found and text.startswith("**Program**"):
+                print("--- program " + "-" * 48)
+                print(found.group(1).rstrip())
+                print("--- output " + "-" * 49)
+            elif output.output_type in ("stream", "error"):
+                print(text, end="")
+            elif text.startswith(("**Approved", "**Rejected", "**Not run", "<sub>")):
+                print("    " + re.sub(r"</?sub>|\*\*", "", text))
+            elif text and not text.startswith(("_", "**Files")):  # the model's prose
+                prose = "\n".join(line for line in text.splitlines() if not line.startswith("_")).strip()
+                if prose:
+                    print(f"model: {prose}")
+
+
+def run(name: str) -> bool:
+    nb = nbformat.read(HERE / f"{name}.ipynb", as_version=4)
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["CODEACT_TRANSCRIPT"] = str(Path(scratch) / "transcript.jsonl")
+        client = NotebookClient(nb, kernel_name="codeact", timeout=120, allow_errors=True,
+                                resources={"metadata": {"path": str(HERE)}})
+        client.execute()
+    OUT.mkdir(exist_ok=True)
+    nbformat.write(nb, OUT / f"{name}.ipynb")
+    print(f"\n=== {name}.ipynb " + "=" * (52 - len(name)))
+    show(nb)
+    unexpected = [c for c in nb.cells if c.cell_type == "code"
+                  and any(o.output_type == "error" for o in c.outputs)
+                  and "raises-exception" not in c.metadata.get("tags", [])]
+    return not unexpected
+
+
+def main(names: list[str]) -> int:
+    for key in [k for k in os.environ if k.startswith(("OPENAI_", "CODEACT_")) and k != "CODEACT_CACHE_DIR"]:
+        del os.environ[key]  # the examples replay their transcripts: no model settings apply
+    names = names or sorted(p.stem for p in HERE.glob("*.ipynb"))
+    failed = [name for name in names if not run(name)]
+    print(f"\nexecuted notebooks written to {OUT.relative_to(HERE.parent)}/")
+    print("open them in JupyterLab: .venv/bin/jupyter lab notebooks/   (pick the CodeAct kernel)")
+    print("use a real model: replace a notebook's first cell with %model NAME (set OPENAI_API_KEY, "
+          "and --base-url URL for a local server)")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
