@@ -1,7 +1,7 @@
 """The main job: run every example notebook through the CodeAct kernel, offline, and show what happened.
 
 Each notebook replays its recorded transcript (no network, no API key) under the `recorded`
-approval policy. Executed copies are written to notebooks/executed/; each prompt cell is
+approval policy. Executed copies are written to executed-notebooks/; each prompt cell is
 printed with its program and output.
 
     python notebooks/run.py [NAME ...]
@@ -19,7 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "executed"
+OUT = HERE.parent / "executed-notebooks"  # outside notebooks/, so nbval does not collect them
 PROGRAM = re.compile(r"```python\n(.*?)```", re.S)
 
 
