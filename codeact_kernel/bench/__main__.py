@@ -1,134 +1,28 @@
-"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox [--runs N]`.
+"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|kernel [--runs N]`.
 
-Every figure is a median over repeated runs, measured in one process beside its peers
-(smolagents' LocalPythonExecutor, the usual in-process CodeAct executor, and plain `exec`,
-the no-isolation floor), so ratios hold on a noisy machine where absolute times do not.
+Speed goals live here, as ratios against peers measured in the same run, not in tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from contextlib import redirect_stdout
-
-from . import orders
-
-TARGETS = {"orders_ratio": 0.85, "call_us": 12.0, "empty_ms": 0.25, "cold_ms": 90.0}
-
-_COLD = """
-import time
-t0 = time.perf_counter()
-from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
-box = WasmtimeSandbox()
-result = box.run("print(1)", {})
-assert result.stdout == "1\\n", result
-print(f"{(time.perf_counter() - t0) * 1000:.3f}")
-"""
-
-
-def _median(fn: Callable[[], object], runs: int) -> float:
-    """Median seconds of `fn` over `runs` back-to-back calls, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _call_tool_exec(tools: dict) -> Callable[..., object]:
-    def call_tool(name: str, *args: object, **kwargs: object) -> object:
-        return tools[name](*args, **kwargs)
-
-    return call_tool
-
-
-def bench_sandbox(runs: int) -> None:
-    from smolagents.local_python_executor import LocalPythonExecutor
-
-    from ..sandbox.wasmtime_backend import WasmtimeSandbox
-
-    tools = orders.TOOLS
-    box = WasmtimeSandbox()
-    check = box.run(orders.PROGRAM, tools)
-    assert check.ok and f"sum {orders.EXPECTED_SUM}" in check.stdout, check
-    assert len(check.tool_calls) == 36
-
-    smol = LocalPythonExecutor([], additional_functions={"call_tool": _call_tool_exec(tools)})
-    smol.send_tools({})
-    compiled = compile(orders.PROGRAM, "<orders>", "exec")
-
-    def run_exec() -> None:
-        with redirect_stdout(io.StringIO()):
-            exec(compiled, {"call_tool": _call_tool_exec(tools)})
-
-    def run_smol() -> None:
-        smol.state.clear()
-        smol.state["__name__"] = "__main__"
-        smol(orders.PROGRAM)
-
-    n_calls = 1000
-    echo = {"echo": lambda x: x}
-    loop_calls = f"for i in range({n_calls}):\n    call_tool('echo', x=i)"
-    loop_only = f"for i in range({n_calls}):\n    pass"
-
-    # Interleave the three executors so a machine that speeds up or slows down mid-run
-    # affects them alike.
-    sandbox_t, smol_t, exec_t = [], [], []
-    for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
-        fn()
-    for _ in range(runs):
-        for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    sandbox_orders, smol_orders, exec_orders = (statistics.median(t) for t in (sandbox_t, smol_t, exec_t))
-    empty = _median(lambda: box.run("", {}), runs)
-    with_calls = _median(lambda: box.run(loop_calls, echo), runs)
-    without = _median(lambda: box.run(loop_only, echo), runs)
-    call_us = (with_calls - without) / n_calls * 1e6
-
-    cold_inside, cold_spawn = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True, check=True)
-        cold_spawn.append((time.perf_counter() - start) * 1000)
-        cold_inside.append(float(proc.stdout.strip()))
-    cold_ms = statistics.median(cold_inside)
-    spawn_ms = statistics.median(cold_spawn)
-
-    rows = [
-        ("orders program (36 call_tool), wasmtime sandbox", sandbox_orders * 1e3,
-         f"{sandbox_orders / smol_orders:.2f}x smolagents (target <= {TARGETS['orders_ratio']}x), "
-         f"{sandbox_orders / exec_orders:.1f}x exec"),
-        ("orders program, smolagents LocalPythonExecutor", smol_orders * 1e3, "peer"),
-        ("orders program, plain exec (no isolation)", exec_orders * 1e3, "floor"),
-        ("warm empty run", empty * 1e3, f"target <= {TARGETS['empty_ms']} ms"),
-        ("call_tool round trip", call_us / 1e3, f"{call_us:.1f} us (target <= {TARGETS['call_us']:g} us)"),
-        ("cold start: import, load, instantiate, first run", cold_ms, f"target <= {TARGETS['cold_ms']:g} ms"),
-        ("cold start from process spawn", spawn_ms, "includes the interpreter's own start"),
-    ]
-    print(f"sandbox benchmark: medians over {runs} runs, wasmtime backend ({box.describe()})")
-    width = max(len(r[0]) for r in rows)
-    for label, ms, note in rows:
-        print(f"  {label:<{width}}  {ms:9.3f} ms   {note}")
-    box.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
-    parser.add_argument("suite", choices=["sandbox"])
+    parser.add_argument("suite", choices=["sandbox", "kernel"])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    bench_sandbox(args.runs)
+    if args.suite == "sandbox":
+        from .sandbox import bench_sandbox
+
+        bench_sandbox(args.runs)
+    else:
+        from .kernel import bench_kernel
+
+        bench_kernel(args.runs)
 
 
 if __name__ == "__main__":

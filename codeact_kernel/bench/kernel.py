@@ -1,0 +1,115 @@
+"""`python -m codeact_kernel.bench kernel`: what the kernel itself adds to a prompt cell.
+
+A real kernel process, driven through jupyter_client, answers prompts from the scripted
+OpenAI-compatible server. For each cell the kernel records its model time in the
+transcript; the overhead is the cell's wall time (execute_request to idle) less that. The
+same work done in a `%%python` cell, in-process, is measured beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ..testing import Frontend, ScriptedOpenAI
+from . import orders
+
+TARGETS = {"trivial_ms": 30.0, "click_ms": 10.0}
+TRIVIAL = "print('hello')"
+
+
+def _fence(program: str) -> str:
+    return f"```python\n{program}\n```"
+
+
+def _env(server: ScriptedOpenAI, transcript: Path, approval: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
+    if "CODEACT_CACHE_DIR" in os.environ:
+        env["CODEACT_CACHE_DIR"] = os.environ["CODEACT_CACHE_DIR"]
+    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-bench", CODEACT_MODEL="bench",
+               CODEACT_APPROVAL=approval, CODEACT_TRANSCRIPT=str(transcript))
+    return env
+
+
+def _overheads(fe: Frontend, server: ScriptedOpenAI, transcript: Path, program: str, runs: int) -> list[float]:
+    """Cell wall time less the model time the kernel recorded, per run (seconds)."""
+    out = []
+    for _ in range(runs + 1):
+        fe.execute("%forget")
+        server.enqueue(_fence(program), chunk_size=10_000)
+        start = time.perf_counter()
+        cell = fe.execute("run the program", allow_stdin=True)
+        wall = time.perf_counter() - start
+        assert cell.status == "ok", cell.error()
+        model = json.loads(transcript.read_text().splitlines()[-1])["seconds"]["model"]
+        out.append(wall - model)
+    return out[1:]  # the first cell also starts the sandbox
+
+
+def _python_cell(fe: Frontend, code: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        assert fe.execute("%%python\n" + code).status == "ok"
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def _click_to_output(fe: Frontend, server: ScriptedOpenAI, runs: int) -> list[float]:
+    """From sending Approve's click to the program's first stream message on IOPub."""
+    results = []
+    for _ in range(runs):
+        fe.execute("%forget")
+        server.enqueue(_fence(TRIVIAL), chunk_size=10_000)
+        marks: dict[str, float] = {}
+
+        def on_message(frontend: Frontend, msg: dict) -> None:
+            data = msg["content"].get("data", {})
+            if msg["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in data:
+                marks["click"] = time.perf_counter()
+                frontend.click(frontend.button("Approve"))
+            elif msg["msg_type"] == "stream" and "first" not in marks and "click" in marks:
+                marks["first"] = time.perf_counter()
+
+        fe.execute("run it", on_message=on_message, allow_stdin=True)
+        results.append(marks["first"] - marks["click"])
+    return results
+
+
+def bench_kernel(runs: int) -> None:
+    orders_setup = ("from codeact_kernel.bench import orders as _orders\n"
+                    "for _f in _orders.TOOLS.values():\n    tool(_f)")
+    in_process = ("import io, contextlib\n"
+                  "def call_tool(name, *a, **k):\n    return _orders.TOOLS[name](*a, **k)\n"
+                  "with contextlib.redirect_stdout(io.StringIO()):\n    exec(_orders.PROGRAM)")
+    with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAI() as server:
+        transcript = Path(tmp) / "bench.jsonl"
+        fe = Frontend(_env(server, transcript, "auto"))
+        try:
+            assert fe.execute("%%python\n" + orders_setup).status == "ok"
+            trivial = _overheads(fe, server, transcript, TRIVIAL, runs)
+            heavy = _overheads(fe, server, transcript, orders.PROGRAM, runs)
+            py_trivial = _python_cell(fe, TRIVIAL, runs)
+            py_orders = _python_cell(fe, in_process, runs)
+            fe.execute("%approval ask")
+            click = _click_to_output(fe, server, runs)
+        finally:
+            fe.close()
+    rows = [
+        ("prompt cell, trivial program: kernel overhead", statistics.median(trivial),
+         f"target <= {TARGETS['trivial_ms']:g} ms"),
+        ("%%python cell doing the same in-process", statistics.median(py_trivial), "peer"),
+        ("prompt cell, orders program (36 tool calls): overhead", statistics.median(heavy), ""),
+        ("%%python cell running the orders program in-process", statistics.median(py_orders), "peer, no isolation"),
+        ("Approve click to the program's first output", statistics.median(click),
+         f"target <= {TARGETS['click_ms']:g} ms"),
+    ]
+    print(f"kernel benchmark: medians over {runs} cells, a real kernel over jupyter_client, "
+          "model time excluded (scripted server on 127.0.0.1)")
+    width = max(len(r[0]) for r in rows)
+    for label, seconds, note in rows:
+        print(f"  {label:<{width}}  {seconds * 1000:8.2f} ms   {note}")
