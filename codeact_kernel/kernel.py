@@ -251,6 +251,7 @@ class CodeActKernel(IPythonKernel):
             note = f"_replayed from {replay.name}_"
             display(Markdown(f"{prose}\n\n{note}" if prose else note))
             return reply
+        await self._start_local_model()
         messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
         start = time.monotonic()
         handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
@@ -276,6 +277,22 @@ class CodeActKernel(IPythonKernel):
         note = f"_{reply.model} · {reply.elapsed:.1f} s_"
         handle.update(Markdown(f"{prose}\n\n{note}" if prose else note))
         return reply
+
+    async def _start_local_model(self) -> None:
+        """For `local:PATH`: load the model in its server process, showing progress; once per model."""
+        server = self.codeact.local_server()
+        if server is None or server.running:
+            return
+        loop = asyncio.get_running_loop()
+        handle = display(Markdown(f"_starting a local model: {server.path.name}…_"), display_id=True)
+        server.on_progress = lambda message: loop.call_soon_threadsafe(handle.update, Markdown(f"_{message}_"))
+        future = loop.run_in_executor(None, server.start)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            server.stop()
+            await asyncio.wait([future], timeout=15)
+            raise
 
     async def _decide(self, program: str, allow_stdin: bool) -> approval.Decision | None:
         session = self.codeact
@@ -411,6 +428,11 @@ class CodeActKernel(IPythonKernel):
         display(Markdown("<sub>" + " · ".join(parts) + "</sub>"))
 
     # -- the rest of the protocol ---------------------------------------------------------
+    def do_shutdown(self, restart: bool) -> dict:
+        self.codeact.close()
+        return super().do_shutdown(restart)
+
+
     def do_complete(self, code: str, cursor_pos: int) -> dict:
         body = self._python_body(code)
         if body is None:

@@ -103,7 +103,7 @@ class LocalServer:
         self.timeout = timeout
         self.load_seconds: float | None = None  # start() to ready, once started
         self.exit_code: int | None = None  # the child's, once stopped: 0 is a clean stop
-        self._on_progress = on_progress
+        self.on_progress = on_progress
         self._address: str | None = None
         self._process: subprocess.Popen[str] | None = None
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -207,8 +207,8 @@ class LocalServer:
     # ------------------------------------------------------------------ starting
 
     def _say(self, message: str) -> None:
-        if self._on_progress is not None:
-            self._on_progress(message)
+        if self.on_progress is not None:
+            self.on_progress(message)
 
     def _spawn(self) -> None:
         options: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
+from .local_model import LocalServer, parse_local
 from .model import ModelConfig, Turn
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
@@ -24,6 +25,7 @@ class Session:
     _choice_for: str | None = None
     announced: bool = False
     _replay: Replay | None = None
+    local: LocalServer | None = None
 
     def replay(self, path: Path) -> Replay:
         """The transcript standing in for the model, loaded once per path."""
@@ -59,6 +61,27 @@ class Session:
             self._choice.sandbox.close()
             self._choice = None
 
+    def local_server(self) -> LocalServer | None:
+        """The local model server `local:PATH` asks for (created, not started); stops any other."""
+        path = parse_local(self.config.model)
+        if self.local is not None and (path is None or self.local.path != path.expanduser().absolute()):
+            self.local.stop()
+            self.local = None
+        if path is not None and self.local is None:
+            self.local = LocalServer(path)
+        return self.local
+
     def model_config(self) -> ModelConfig:
         c = self.config
+        if self.local is not None and self.local.running:
+            # A model on this machine's CPU may read a long prompt for minutes before answering.
+            return ModelConfig(model=self.local.model_name, base_url=self.local.base_url,
+                               api_key=self.local.api_key, timeout=max(c.model_timeout, 600.0))
         return ModelConfig(model=c.model, base_url=c.base_url, api_key=c.api_key, timeout=c.model_timeout)
+
+    def close(self) -> None:
+        """Stop what the session started: the local model server and the sandbox."""
+        if self.local is not None:
+            self.local.stop()
+            self.local = None
+        self.close_sandbox()

@@ -176,3 +176,20 @@ def test_context_manager_starts_and_stops(tmp_path) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert server.exit_code == 0
+
+
+def test_a_prompt_cell_on_a_local_model(openai_server, start_kernel):
+    """`%model local PATH` in a real kernel: loading shown, the reply streamed, tokens counted."""
+    from tests.conftest import kernel_env
+
+    path = smollm2_path()
+    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="reject"))
+    assert f"model local:{path}" in fe.execute(f"%model local {path}").stdout()
+    cell = fe.execute("Say hello in one short sentence.", allow_stdin=True, timeout=180)
+    assert cell.status == "ok", cell.error()
+    shown = cell.markdown()
+    assert "Model ready in" in shown and "llama.cpp server listening on http://127.0.0.1:" in shown
+    footer = [line for line in shown.splitlines() if line.startswith("<sub>")][-1]
+    tokens_in = int(footer.split("tokens ")[1].split(" in")[0].replace(",", ""))
+    assert tokens_in > 0
+    assert openai_server.requests == [], "nothing went to the configured remote server"
