@@ -222,7 +222,7 @@ class CodeActKernel(IPythonKernel):
         program = decision.program if decision is not None and decision.runs else reply.program
         session.history.append(Turn(request, reply.text, program, output, error, kind, reason))
         choice = session.current_sandbox()
-        Transcript(session.transcript_path()).append({
+        record = {
             "prompt": request, "conversation": conversation,
             "model": session.config.model, "base_url": session.config.base_url,
             "request": {"stream": True, "temperature": session.model_config().temperature},
@@ -239,7 +239,12 @@ class CodeActKernel(IPythonKernel):
             "seconds": {"model": round(reply.elapsed, 4), "sandbox": round(result.duration, 4) if result else 0.0},
             "sandbox": choice.sandbox.name if choice is not None and result is not None else None,
             "kernel": __version__,
-        })
+        }
+        try:
+            Transcript(session.transcript_path()).append(record)
+        except OSError as exc:  # the turn happened; losing its record must not fail the cell
+            self._publish_stream(self.get_parent("shell"), "stderr",
+                                 f"[transcript not written: {exc}; choose another place with %transcript PATH]\n")
 
     async def _ask_model(self, request: str, conversation: str) -> Reply:
         session = self.codeact

@@ -474,3 +474,14 @@ def test_recorded_policy_asks_for_a_program_never_approved(openai_server, start_
     cell = fe.execute("something new", allow_stdin=False)
     assert cell.status == "error" and cell.reply["content"]["ename"] == "ApprovalRequired"
     assert "transcript" in fe.execute("%transcript").stdout()
+
+
+def test_an_unwritable_transcript_is_reported_not_fatal(openai_server, start_kernel, tmp_path):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where a folder should be")
+    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="auto",
+                                 CODEACT_TRANSCRIPT=str(blocked / "t.jsonl")))
+    openai_server.enqueue(program("print('ran')"))
+    cell = fe.execute("run", allow_stdin=True)
+    assert cell.status == "ok" and cell.stdout() == "ran\n"
+    assert "transcript not written" in cell.stdout("stderr")
