@@ -83,6 +83,7 @@ class CodeActKernel(IPythonKernel):
         self.codeact = Session(config)
         assert self.shell is not None
         self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
+        self.shell.input_transformers_cleanup.insert(0, _strip_python_marker)
         self.shell.user_ns["tool"] = tool
         self._cancel: Callable[[], None] | None = None
         # Importing ipywidgets registers its comm targets, so a widget frontend's control
@@ -113,22 +114,25 @@ class CodeActKernel(IPythonKernel):
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
                          user_expressions: dict | None = None, allow_stdin: bool = False,
                          *, cell_meta: dict | None = None, cell_id: str | None = None) -> dict:
-        body = self._python_body(code)
-        if body is not None:
-            return await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
-                                            cell_meta=cell_meta, cell_id=cell_id)
-        if not code.strip() or self._is_magic(code):
+        if self._python_body(code) is not None or not code.strip() or self._is_magic(code):
+            # IPython sees the whole cell, so history keeps the %%python marker;
+            # _strip_python_marker (an input transformer) removes it before it runs.
             return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin,
                                             cell_meta=cell_meta, cell_id=cell_id)
-        return await self._prompt_cell(code.strip(), store_history, allow_stdin)
+        reply = await self._prompt_cell(code.strip(), store_history and not silent, allow_stdin)
+        if reply["status"] == "ok":
+            reply["user_expressions"] = self.shell.user_expressions(user_expressions or {})  # type: ignore[union-attr]
+        return reply
 
     async def _prompt_cell(self, prompt: str, store_history: bool, allow_stdin: bool) -> dict:
         shell = self.shell
         assert shell is not None
         count = shell.execution_count
-        if store_history:
+        if store_history:  # as IPython does: only a stored cell advances the count
             shell.history_manager.store_inputs(count, prompt)  # type: ignore[union-attr]
-        shell.execution_count += 1
+            shell.execution_count += 1
+        else:
+            count -= 1
         task = asyncio.ensure_future(self._answer(prompt, allow_stdin))
         restore = self._interrupt_cancels(task)
         try:
@@ -467,6 +471,14 @@ class CodeActKernel(IPythonKernel):
         if self._is_magic(code):
             return super().do_is_complete(code)
         return {"status": "complete"}  # a prompt is complete as typed: Enter sends it
+
+
+def _strip_python_marker(lines: list[str]) -> list[str]:
+    """IPython input transformer: a cell's leading `%%python` line marks it as Python here."""
+    for index, line in enumerate(lines):
+        if line.strip():
+            return lines[index + 1:] if line.strip() == PYTHON_MARKER else lines
+    return lines
 
 
 def _clip(text: str, limit: int = 4000) -> str:

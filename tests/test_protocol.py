@@ -147,9 +147,6 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
         reply, _ = self.execute_helper("%forget")  # each test starts a new conversation
         self.assertEqual(reply["content"]["status"], "ok")
 
-    @pytest.mark.xfail(strict=True, reason="kernel bug: a %%python cell is stored in history without its "
-                       "%%python line (do_execute passes only the body to IPython's run_cell), so "
-                       "history_reply gives back Python that would re-run as a prompt")
     def test_history(self) -> None:
         # The suite's subtests record failures without raising, which would hide them from xfail:
         # run them as plain blocks, so the first failure fails the test (a skipped block is skipped).
@@ -353,14 +350,14 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
         after, _ = self.run_cell("%%python\nprint('alive')")
         self.assertEqual(after["content"]["status"], "ok")
 
-    @pytest.mark.xfail(strict=True, reason="kernel bug: CodeActKernel._prompt_cell advances "
-                       "shell.execution_count even when store_history is False (or silent)")
     def test_prompt_execution_count_follows_store_history(self) -> None:
         """execute_reply.execution_count: the counter increases only with requests that store history."""
         before = self.run_cell("%%python\n1")[0]["content"]["execution_count"]
+        python, _ = self.run_cell("%%python\n1", store_history=False)
         reply, _ = self.run_cell("no history, please", "Fine.", store_history=False)
         self.assertEqual(reply["content"]["status"], "ok")
-        self.assertEqual(reply["content"]["execution_count"], before + 1, "the current counter, not advanced")
+        self.assertEqual(reply["content"]["execution_count"], python["content"]["execution_count"],
+                         "a prompt cell reports the counter as IPython does for a %%python cell")
         after = self.run_cell("%%python\n2")[0]["content"]["execution_count"]
         self.assertEqual(after, before + 1, "a prompt run with store_history=False does not advance the counter")
 
@@ -373,8 +370,6 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
         validate_message(reply, "history_reply", msg_id)
         self.assertEqual([h[2] for h in reply["content"]["history"]], ["Say history please"])
 
-    @pytest.mark.xfail(strict=True, reason="kernel bug: CodeActKernel._prompt_cell answers "
-                       "user_expressions={} whatever the request asked for")
     def test_prompt_user_expressions(self) -> None:
         """execute_request.user_expressions are evaluated after a prompt cell too."""
         self.flush_channels()
