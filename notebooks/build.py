@@ -23,10 +23,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from codeact_kernel.testing import ScriptedOpenAI
 
-from tests.scripted_openai import ScriptedOpenAI  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SETUP_TAG = "replay-setup"
 

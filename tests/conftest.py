@@ -82,8 +82,8 @@ def http_server() -> Iterator[str]:
 
 @pytest.fixture
 def scripted_openai():
-    """A scripted OpenAI-compatible server on 127.0.0.1 (tests/scripted_openai.py), stopped after the test."""
-    from tests.scripted_openai import ScriptedOpenAI
+    """A scripted OpenAI-compatible server on 127.0.0.1 (codeact_kernel.testing.ScriptedOpenAI), stopped after the test."""
+    from codeact_kernel.testing import ScriptedOpenAI
 
     with ScriptedOpenAI() as server:
         yield server
@@ -92,7 +92,7 @@ def scripted_openai():
 @pytest.fixture(scope="module")
 def openai_server():
     """One scripted server shared by a test module's kernel."""
-    from tests.scripted_openai import ScriptedOpenAI
+    from codeact_kernel.testing import ScriptedOpenAI
 
     with ScriptedOpenAI() as server:
         yield server
@@ -116,7 +116,7 @@ def kernel_env(server, **overrides: str) -> dict:
 @pytest.fixture
 def start_kernel():
     """Start CodeAct kernels (`start_kernel(env, widgets=True)`); all are shut down after the test."""
-    from tests.frontend import Frontend
+    from codeact_kernel.testing import Frontend
 
     started: list[Frontend] = []
 

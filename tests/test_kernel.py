@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import TEST_API_KEY, kernel_env
-from tests.frontend import Frontend
+from codeact_kernel.testing import Frontend
 
 TOOLS_CELL = '''%%python
 import time as _time

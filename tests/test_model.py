@@ -391,7 +391,7 @@ def test_scripted_server_runs_as_a_process(tmp_path: Path):
     script.write_text(json.dumps(["first", {"error": 429, "message": "busy", "headers": {"Retry-After": "0"}},
                                   {"text": "second", "usage": [3, 1]}]))
     port_file = tmp_path / "port"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("scripted_openai.py")),
+    proc = subprocess.Popen([sys.executable, "-m", "codeact_kernel.testing.scripted_openai",
                              "--script", str(script), "--port-file", str(port_file), "--models", "scripted-model"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

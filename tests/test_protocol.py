@@ -3,7 +3,7 @@
 `CodeActProtocolTests` is the suite's `KernelTests`, fed `%%python` cells: every message it
 receives is validated against the protocol schema (jupyter_kernel_test.msgspec_v5). The
 `test_prompt_*` methods add what the suite cannot know about: prompt cells answered by a
-scripted model (tests/scripted_openai.py) whose programs run in the real sandbox, with
+scripted model (codeact_kernel.testing.ScriptedOpenAI) whose programs run in the real sandbox, with
 every shell and IOPub message of each cell validated the same way, plus the checks on
 display ids, parents and error replies that the schema leaves open.
 
@@ -33,7 +33,7 @@ from jsonschema import Draft4Validator
 from jupyter_kernel_test.msgspec_v5 import msg_structure_validator, schema_fragments, validate_message
 
 from tests.conftest import kernel_env
-from tests.scripted_openai import ScriptedOpenAI
+from codeact_kernel.testing import ScriptedOpenAI
 
 KERNEL = "codeact"
 PROMPT_TIMEOUT = 120  # a prompt cell: model + the first sandbox start (the guest may be compiled)

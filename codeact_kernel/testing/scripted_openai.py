@@ -13,7 +13,7 @@ In a test:
 
 As a process (for a kernel subprocess or a notebook run):
 
-    python tests/scripted_openai.py --script replies.json --port-file port.txt
+    python -m codeact_kernel.testing.scripted_openai --script replies.json --port-file port.txt
 
 where replies.json is a list of items: a string (a text reply), {"text": ..., "chunk_size": ...,
 "delay": ..., "usage": [in, out], "finish_reason": ...}, {"error": STATUS, "message": ...,
@@ -333,7 +333,9 @@ def _make_handler(owner: ScriptedOpenAI) -> type[http.server.BaseHTTPRequestHand
                     if item.delay and 1 < n <= len(pieces) and owner._stopping.wait(item.delay):
                         return
                     if item.reset_after is not None and n == item.reset_after + 1:
-                        # SO_LINGER 0: close with a TCP reset, as a crashed proxy would
+                        # SO_LINGER 0: close with a TCP reset, as a crashed proxy would. A reset
+                        # discards what the client has not read yet, so give it time to read first.
+                        owner._stopping.wait(0.2)
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.connection.close()
                         return
