@@ -86,6 +86,7 @@ class CodeActKernel(IPythonKernel):
         self.shell.input_transformers_cleanup.insert(0, _strip_python_marker)
         self.shell.user_ns["tool"] = tool
         self._cancel: Callable[[], None] | None = None
+        self._decided: list[approval.ApprovalWidget] = []
         # Importing ipywidgets registers its comm targets, so a widget frontend's control
         # comm (opened when it connects) is seen: that is how we know Approve can be clicked.
         import ipywidgets  # noqa: F401
@@ -146,6 +147,8 @@ class CodeActKernel(IPythonKernel):
             status = self._error(type(exc).__name__, str(exc))
         finally:
             restore()
+            while self._decided:
+                self._decided.pop().close()
         return {**status, "execution_count": count, "payload": []}
 
     def _interrupt_cancels(self, task: asyncio.Future) -> Callable[[], None]:
@@ -332,13 +335,18 @@ class CodeActKernel(IPythonKernel):
         return decision
 
     async def _ask_widget(self, program: str, found: approval.Scan) -> approval.Decision:
-        widget = approval.ApprovalWidget(program, found, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        widget = approval.ApprovalWidget(program, found, loop)
         handle = display(widget.view, display_id=True)
         try:
             decision = await widget.decide()
-        finally:
+        except BaseException:
             widget.close()
+            raise
         handle.update(Markdown(decision.record()))
+        # Closing the controls sends a dozen comm messages: done when the cell ends, so the
+        # program starts at once.
+        self._decided.append(widget)
         return decision
 
     async def _ask_stdin(self, program: str) -> approval.Decision:

@@ -159,8 +159,7 @@ async def complete(
     Raises a `ModelError` subclass for every way the server can fail.
     """
     base_url = config.base_url or DEFAULT_BASE_URL
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=_api_key_for(config, base_url),
-                                timeout=config.timeout, max_retries=0)
+    client = _client(base_url, _api_key_for(config, base_url), config.timeout)
     started = time.monotonic()
     attempts = retries = 0
     include_usage = True
@@ -192,8 +191,35 @@ async def complete(
                          tokens_out=attempt.tokens_out, elapsed=time.monotonic() - started,
                          model=attempt.model or config.model, attempts=attempts,
                          finish_reason=attempt.finish_reason)
-    finally:
+    except asyncio.CancelledError:
+        _forget_client(client)
         await client.close()
+        raise
+
+
+# A client costs ~25 ms to build (SSL context, connection pool) and a new TLS handshake per
+# request without one: keep a few, per event loop, since their connections belong to it.
+_CLIENTS: dict[tuple[int, str, str, float], tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI]] = {}
+_MAX_CLIENTS = 4
+
+
+def _client(base_url: str, api_key: str, timeout: float) -> openai.AsyncOpenAI:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), base_url, api_key, timeout)
+    entry = _CLIENTS.get(key)
+    if entry is not None and entry[0] is loop and not entry[1].is_closed():
+        return entry[1]
+    while len(_CLIENTS) >= _MAX_CLIENTS:
+        _CLIENTS.pop(next(iter(_CLIENTS)))  # the oldest; its connections close when collected
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+    _CLIENTS[key] = (loop, client)
+    return client
+
+
+def _forget_client(client: openai.AsyncOpenAI) -> None:
+    for key, (_loop, value) in list(_CLIENTS.items()):
+        if value is client:
+            del _CLIENTS[key]
 
 
 async def _request(client: openai.AsyncOpenAI, config: ModelConfig, messages: list[dict[str, Any]],
