@@ -18,6 +18,7 @@ import contextlib
 import struct
 import tempfile
 import threading
+import time
 import unittest
 import zlib
 from collections.abc import Iterator
@@ -159,6 +160,7 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
         """Run a cell with the suite's execute_helper (which validates the reply and every IOPub
         message against the schema), having queued `replies` for the model; then check what the
         schema does not: parents, display ids, the error output against the error reply."""
+        time.sleep(0.05)  # let the previous request's last IOPub status arrive, then drop it
         self.flush_channels()
         for reply_text in replies:
             self.server.enqueue(reply_text, chunk_size=6, delay=0.01)

@@ -85,13 +85,15 @@ class Frontend:
 
     # -- driving widgets like a browser ------------------------------------------------
     def button(self, description: str) -> str:
-        for comm_id, state in self.widget_state.items():
+        """The comm id of the newest button with this label (older ones are no longer shown)."""
+        for comm_id, state in reversed(self.widget_state.items()):
             if state.get("_model_name") == "ButtonModel" and state.get("description") == description:
                 return comm_id
         raise LookupError(f"no button {description!r} on screen")
 
     def widget(self, model_name: str) -> str:
-        for comm_id, state in self.widget_state.items():
+        """The comm id of the newest widget of this model."""
+        for comm_id, state in reversed(self.widget_state.items()):
             if state.get("_model_name") == model_name:
                 return comm_id
         raise LookupError(f"no {model_name} on screen")
