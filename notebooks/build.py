@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from codeact_kernel.bench import orders
 from codeact_kernel.testing import ScriptedOpenAI
 
 HERE = Path(__file__).resolve().parent
@@ -107,22 +108,8 @@ for function in orders.TOOLS.values():
              "never hard-code values, apply the discount then the tax, and report user_id, name, grand_total "
              "sorted by grand total, descending."),
     ], [
-        reply("One program: list the users, look up each user's rates and orders, total every line.", '''
-rows = []
-for user in call_tool("list_users"):
-    discount = call_tool("get_discount_rate", tier=user["tier"])
-    tax = call_tool("get_tax_rate", region=user["region"])
-    total = 0.0
-    for order in call_tool("get_orders_for_user", user_id=user["id"]):
-        total += call_tool("compute_line_total", qty=order["qty"], unit_price=order["unit_price"],
-                           discount_rate=discount, tax_rate=tax)
-    rows.append((user["id"], user["name"], round(total, 2)))
-rows.sort(key=lambda row: row[2], reverse=True)
-print("user_id  name      grand_total")
-for user_id, name, total in rows:
-    print(f"{user_id:<8} {name:<9} {total:>11.2f}")
-print(f"sum {sum(row[2] for row in rows):.2f}")
-'''),
+        reply("One program: list the users, look up each user's rates and orders, total every line.",
+              orders.PROGRAM),
     ]),
     "files": ([
         md("""# Files: a program writes to `/output`, the notebook shows it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,6 +81,18 @@ class RunState:
             value=self.value,
             has_value=self.has_value,
         )
+
+
+def make_output_dir() -> Path:
+    """A private host folder to preopen as the guest's /output."""
+    import tempfile  # only when /output is granted: it pulls in `random` and friends
+
+    return Path(tempfile.mkdtemp(prefix="codeact-output-"))
+
+
+def remove_output_dir(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def dir_size(path: Path) -> int:

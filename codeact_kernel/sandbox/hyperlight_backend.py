@@ -17,18 +17,15 @@ Differences, because of what hyperlight-sandbox 0.8.0 offers:
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
 from . import guest_build
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .host import RunState, collect_outputs
+from .host import RunState, collect_outputs, make_output_dir, remove_output_dir
 from .network import parse_rules
 
 _BOOTSTRAP = guest_build.GUEST_SOURCE
@@ -46,7 +43,7 @@ class _VM:
 
         self.grants = grants
         self.memory_mb = memory_mb
-        self.output_dir = Path(tempfile.mkdtemp(prefix="codeact-output-")) if grants.output else None
+        self.output_dir = make_output_dir() if grants.output else None
         kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi"}
         if grants.input_dir is not None:
             kwargs["input_dir"] = str(grants.input_dir)
@@ -66,8 +63,7 @@ class _VM:
         self.snapshot: Any = None
 
     def discard(self) -> None:
-        if self.output_dir is not None:
-            shutil.rmtree(self.output_dir, ignore_errors=True)
+        remove_output_dir(self.output_dir)
 
 
 class HyperlightSandbox(Sandbox):

@@ -28,18 +28,12 @@ import wasmtime.component as wc
 from ..errors import SandboxError
 from . import _fastcall, guest_build
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .host import RunState, collect_outputs, dir_size
+from .host import RunState, collect_outputs, dir_size, make_output_dir, remove_output_dir
 
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
 _WATCH_INTERVAL = 0.05
 _STATE_CHANGED = 2  # in the exit code: see guest/executor.py
-
-
-def _temp_dir() -> Path:
-    import tempfile  # only when /output is granted: it pulls in `random` and friends
-
-    return Path(tempfile.mkdtemp(prefix="codeact-output-"))
 
 
 class _Runtime:
@@ -85,7 +79,7 @@ class _Guest:
     def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int) -> None:
         self.grants = grants
         self.memory_mb = memory_mb
-        self.output_dir = _temp_dir() if grants.output else None
+        self.output_dir = make_output_dir() if grants.output else None
         self.store = wasmtime.Store(runtime.engine)
         wasi = wasmtime.WasiConfig()
         if grants.input_dir is not None:
@@ -121,8 +115,7 @@ class _Guest:
                 os.unlink(entry.path)
 
     def discard(self) -> None:
-        if self.output_dir is not None:
-            shutil.rmtree(self.output_dir, ignore_errors=True)
+        remove_output_dir(self.output_dir)
 
 
 class WasmtimeSandbox(Sandbox):
