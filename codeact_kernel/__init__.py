@@ -1,7 +1,17 @@
 """codeact-kernel: a Jupyter kernel where each cell is a prompt answered by one sandboxed program."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
-
-from .tools import tool  # noqa: E402
-
 __all__ = ["__version__", "tool"]
+
+
+def __getattr__(name: str) -> Any:
+    # `tool` is imported on first use, so `codeact_kernel.sandbox` alone starts fast.
+    if name == "tool":
+        from .tools import tool
+
+        return tool
+    raise AttributeError(f"module 'codeact_kernel' has no attribute {name!r}")

@@ -7,15 +7,17 @@ person reading the code would. Registering a name again replaces the tool; a too
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import keyword
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from .errors import ToolDefinitionError
+
+if TYPE_CHECKING:  # asyncio costs tens of milliseconds to import; only async tools need it
+    import asyncio
 
 F = TypeVar("F", bound=Callable[..., Any])
 Approval = Literal["policy", "always"]
@@ -132,6 +134,8 @@ class Registry:
 
 
 def _on_loop(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    import asyncio
+
     def call(*args: Any, **kwargs: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), loop).result()
 

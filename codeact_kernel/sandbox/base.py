@@ -18,8 +18,6 @@ The JSON contract of `call_tool` (the same on every backend):
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import decimal
 import json
 import pathlib
 from abc import ABC, abstractmethod
@@ -136,11 +134,14 @@ class Sandbox(ABC):
 
 def _to_json(value: Any) -> Any:
     """The `default` for json.dumps on tool results: the conversions the contract promises."""
+    import datetime
+    import decimal  # here, not at the top: only unusual tool results need them
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (decimal.Decimal, pathlib.PurePath)):
         return str(value)

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import GuestBuildError
@@ -124,6 +121,8 @@ def _file_key(path: Path) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     try:
@@ -192,6 +191,10 @@ def _type_wit(ty, names: dict[int, str]) -> str:  # type: ignore[no-untyped-def]
 
 def build_guest(target: Path) -> None:
     """Run componentize-py on guest/executor.py; raises GuestBuildError with the log."""
+    import shutil
+    import subprocess
+    import tempfile
+
     exe = shutil.which("componentize-py") or str(Path(sys.executable).with_name("componentize-py"))
     if not Path(exe).exists():
         raise GuestBuildError("componentize-py is not installed: pip install componentize-py==0.25.1")

@@ -8,7 +8,6 @@ per process, and keeps the verdict and its reason for `%sandbox` to show.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -60,6 +59,8 @@ def probe_hyperlight(timeout: float = PROBE_TIMEOUT) -> Probe:
     """Boot a micro-VM in a subprocess; never hangs the caller past `timeout`."""
     if sys.platform == "darwin":
         return Probe(False, "Hyperlight does not support macOS")
+    import subprocess  # here: the wasmtime path never needs it
+
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _PROBE_PROGRAM],
