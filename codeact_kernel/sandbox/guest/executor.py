@@ -38,25 +38,33 @@ for _name in STDLIB:
 _packaged_call_tool = globals().get("call_tool")
 if _packaged_call_tool is None:
     import wit_world
-    from componentize_py_types import Err
+    from componentize_py_types import Err as _Refused  # its .value is the host's message
     from wit_world.exports import executor as _executor
     from wit_world.imports import tools as _tools
 
-    def _dispatch(name, payload):
-        """(ok, text) from the host: a tool's JSON result, or its error message."""
-        try:
-            return True, _tools.dispatch(name, payload)
-        except Err as err:
-            return False, err.value
+    _host = _tools.dispatch  # (name, payload) -> text; raises _Refused
 
 else:
 
-    def _dispatch(name, payload):
+    class _Refused(Exception):
+        def __init__(self, value):
+            super().__init__(value)
+            self.value = value
+
+    def _host(name, payload):
         try:
-            return True, _packaged_call_tool("codeact.dispatch", name=name, payload=payload)
+            return _packaged_call_tool("codeact.dispatch", name=name, payload=payload)
         except Exception as exc:  # RuntimeError("Tool 'codeact.dispatch' failed: HostRefusal: ...")
             message = str(exc).split("failed: ", 1)[-1]
-            return False, message.removeprefix("HostRefusal: ")
+            raise _Refused(message.removeprefix("HostRefusal: ")) from None
+
+
+def _dispatch(name, payload):
+    """(ok, text) from the host: the JSON answer, or why it refused."""
+    try:
+        return True, _host(name, payload)
+    except _Refused as refused:
+        return False, refused.value
 
 
 _PROGRAM = "<program>"
@@ -99,6 +107,7 @@ def _fast_json():
 
 _dumps, _loads = _fast_json()
 _streams = ()  # the running program's stdout and stderr
+_unsent = False  # whether either holds text not yet sent
 
 
 def call_tool(name, *args, **kwargs):
@@ -113,13 +122,13 @@ def call_tool(name, *args, **kwargs):
         payload = _dumps(kwargs)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"call_tool({name!r}): arguments must be JSON values: {exc}") from None
-    for stream in _streams:  # the program may wait here: show what it printed so far
-        if stream._parts:
+    if _unsent:  # the program may wait here: show what it printed so far
+        for stream in _streams:
             stream.flush()
-    ok, text = _dispatch(name, payload)
-    if not ok:
-        raise ToolError(f"{name}: {text}")
-    return _loads(text)
+    try:
+        return _loads(_host(name, payload))
+    except _Refused as refused:
+        raise ToolError(f"{name}: {refused.value}") from None
 
 
 def _http(method, url, body=None, headers=None):
@@ -177,6 +186,8 @@ class _Stream(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if self._open and text:
+            global _unsent
+            _unsent = True
             self._parts.append(text)
             self._size += len(text)
             if self._size >= _CHUNK or ("\n" in text and _monotonic() - self._sent_at >= _FLUSH_EVERY):
@@ -184,6 +195,7 @@ class _Stream(io.TextIOBase):
         return len(text)
 
     def flush(self):
+        global _unsent
         if self._parts:
             text = "".join(self._parts)
             self._parts = []
@@ -191,6 +203,7 @@ class _Stream(io.TextIOBase):
             ok, _ = _dispatch(self._target, text)
             self._open = ok
             self._sent_at = _monotonic()
+        _unsent = any(stream._parts for stream in _streams)
 
 
 class _ExplainMissing:
