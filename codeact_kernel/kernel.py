@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from .tools import tool
 from .transcript import Transcript, conversation_hash
 
 PYTHON_MARKER = "%%python"
+_MAGIC = re.compile(r"%{1,2}[A-Za-z_]")
 OUTPUT_DIR = "codeact_output"
 _IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif"}
 _STREAM_REFRESH = 0.1  # seconds between updates of the streamed reply
@@ -108,9 +110,11 @@ class CodeActKernel(IPythonKernel):
 
     @staticmethod
     def _is_magic(code: str) -> bool:
-        lines = [line for line in code.strip().splitlines() if line.strip()]
-        return bool(lines) and all(line.lstrip().startswith("%") or line.lstrip().startswith("!")
-                                   for line in lines) or code.lstrip().startswith("%%")
+        """Line magics only (`%model x`), or a cell magic (`%%timeit`); "%50 of them..." is a prompt."""
+        lines = [line.strip() for line in code.strip().splitlines() if line.strip()]
+        if lines and _MAGIC.match(lines[0]) and lines[0].startswith("%%"):
+            return True
+        return bool(lines) and all(_MAGIC.match(line) for line in lines)
 
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
                          user_expressions: dict | None = None, allow_stdin: bool = False,

@@ -485,3 +485,13 @@ def test_an_unwritable_transcript_is_reported_not_fatal(openai_server, start_ker
     cell = fe.execute("run", allow_stdin=True)
     assert cell.status == "ok" and cell.stdout() == "ran\n"
     assert "transcript not written" in cell.stdout("stderr")
+
+
+@pytest.mark.parametrize(("cell", "is_magic"), [
+    ("%model x", True), ("%sandbox\n%tools", True), ("%%timeit\n1", True),
+    ("%50 of the users are new: why?", False), ("!ls", False), ("What is 50%?", False),
+])
+def test_which_cells_are_magics(cell, is_magic):
+    from codeact_kernel.kernel import CodeActKernel
+
+    assert CodeActKernel._is_magic(cell) is is_magic
