@@ -28,7 +28,6 @@ from typing import Any
 from unittest import mock
 
 import jupyter_kernel_test
-import pytest
 from jupyter_client.manager import start_new_kernel
 from jsonschema import Draft4Validator
 from jupyter_kernel_test.msgspec_v5 import msg_structure_validator, schema_fragments, validate_message

@@ -79,11 +79,14 @@ def bench_sandbox(runs: int) -> None:
 
     # Interleave the three executors so a machine that speeds up or slows down mid-run
     # affects them alike.
-    sandbox_t, smol_t, exec_t = [], [], []
-    for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
+    sandbox_t: list[float] = []
+    smol_t: list[float] = []
+    exec_t: list[float] = []
+    peers = ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t))
+    for fn, _ in peers:  # warm up
         fn()
     for _ in range(runs):
-        for fn, out in ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t)):
+        for fn, out in peers:
             start = time.perf_counter()
             fn()
             out.append(time.perf_counter() - start)
