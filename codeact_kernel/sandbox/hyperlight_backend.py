@@ -17,7 +17,7 @@ Differences, because of what hyperlight-sandbox 0.8.0 offers:
 
 from __future__ import annotations
 
-import threading
+import concurrent.futures
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -75,7 +75,9 @@ class HyperlightSandbox(Sandbox):
     def __init__(self) -> None:
         self._vm: _VM | None = None
         self._handler: Any = None
-        self._lock = threading.Lock()
+        # hyperlight-sandbox's native sandbox is "unsendable": every call must come from the
+        # thread that created it, while the kernel calls run() from any worker thread.
+        self._owner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeact-hyperlight")
 
     def _route(self, name: str, payload: str) -> tuple[bool, str]:
         handler = self._handler
@@ -86,8 +88,7 @@ class HyperlightSandbox(Sandbox):
     def _take(self, grants: Grants, limits: Limits) -> _VM:
         vm = self._vm
         if vm is None or vm.grants != grants or vm.memory_mb != limits.memory_mb:
-            if vm is not None:
-                vm.discard()
+            self._drop()
             vm = self._vm = _VM(grants, limits.memory_mb, self._route)
             for rule in parse_rules(grants.allowed_domains):
                 for url in rule.urls():
@@ -103,50 +104,64 @@ class HyperlightSandbox(Sandbox):
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
     ) -> RunResult:
-        with self._lock:
-            vm = self._take(grants, limits)
-            if not vm.warm:
-                self._handler = lambda name, _p: (True, "pass") if name == "codeact.program" else (True, "null")
-                try:
-                    vm.vm.run(vm.source)
-                    vm.snapshot = vm.vm.snapshot()
-                except RuntimeError as exc:
-                    self._vm = None
-                    raise SandboxError(f"Hyperlight could not run the guest: {exc}") from exc
-                finally:
-                    self._handler = None
-                vm.warm = True
-            vm.vm.restore(vm.snapshot)
-            state = RunState(tools, limits, grants, on_output)
+        return self._owner.submit(self._run, program, tools, limits, grants, on_output).result()
 
-            def handler(name: str, payload: str) -> tuple[bool, str]:
-                if name == "codeact.program":
-                    return True, program
-                return state.dispatch(name, payload)
-
-            self._handler = handler
-            start = time.perf_counter()
+    def _run(self, program: str, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
+             on_output: OutputCallback | None) -> RunResult:
+        """The run itself, on the thread that owns the native sandbox."""
+        vm = self._take(grants, limits)
+        if not vm.warm:
+            self._handler = lambda name, _p: (True, "pass") if name == "codeact.program" else (True, "null")
+            failure = None
             try:
-                outcome = vm.vm.run(vm.source)
+                vm.vm.run(vm.source)
+                vm.snapshot = vm.vm.snapshot()
             except RuntimeError as exc:
-                self._vm = None  # a failed VM is rebuilt for the next run
-                outcome = None
-                state.error = state.error or GuestError("SandboxTrap", str(exc).splitlines()[0])
+                failure = str(exc)  # not the exception: its traceback holds the VM
             finally:
                 self._handler = None
-            result = state.result(time.perf_counter() - start)
-            if outcome is not None and outcome.exit_code != 0 and result.error is None:
-                # The executor itself failed before it could report (e.g. out of memory).
-                result.error = GuestError("SandboxError", outcome.stderr.strip() or "the guest failed")
-            if vm.output_dir is not None:
-                result.output_files, notices = collect_outputs(vm.output_dir, limits)
-                result.notices.extend(notices)
-            return result
+            if failure is not None:
+                del vm
+                self._drop()
+                raise SandboxError(f"Hyperlight could not run the guest: {failure}")
+            vm.warm = True
+        vm.vm.restore(vm.snapshot)
+        state = RunState(tools, limits, grants, on_output)
 
-    def close(self) -> None:
+        def handler(name: str, payload: str) -> tuple[bool, str]:
+            if name == "codeact.program":
+                return True, program
+            return state.dispatch(name, payload)
+
+        self._handler = handler
+        start = time.perf_counter()
+        try:
+            outcome = vm.vm.run(vm.source)
+        except RuntimeError as exc:
+            self._drop()  # a failed VM is rebuilt for the next run
+            outcome = None
+            state.error = state.error or GuestError("SandboxTrap", str(exc).splitlines()[0])
+        finally:
+            self._handler = None
+        result = state.result(time.perf_counter() - start)
+        if outcome is not None and outcome.exit_code != 0 and result.error is None:
+            # The executor itself failed before it could report (e.g. out of memory).
+            result.error = GuestError("SandboxError", outcome.stderr.strip() or "the guest failed")
+        if vm.output_dir is not None:
+            result.output_files, notices = collect_outputs(vm.output_dir, limits)
+            result.notices.extend(notices)
+        return result
+
+    def _drop(self) -> None:
+        """Release the native sandbox here, on its owner thread (elsewhere it cannot be dropped)."""
         if self._vm is not None:
             self._vm.discard()
+            self._vm.vm = None
             self._vm = None
+
+    def close(self) -> None:
+        self._owner.submit(self._drop).result()
+        self._owner.shutdown()
 
     def describe(self) -> str:
         return "hyperlight: the packaged Python guest in a Hyperlight micro-VM"

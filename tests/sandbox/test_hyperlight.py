@@ -134,3 +134,27 @@ def test_the_packaged_guest_explains_a_missing_module(packaged_guest, tools):
     assert result.error.type == "ImportError"
     assert "not in Hyperlight's packaged Python guest" in result.error.message
     assert "CODEACT_SANDBOX=wasmtime" in result.error.message
+
+
+def test_the_native_sandbox_is_only_touched_from_its_owner_thread(tools):
+    """hyperlight-sandbox panics ("unsendable") when used from another thread: run() is
+    called from any worker thread by the kernel, so one thread owns the VM. Where no VM
+    boots, each run still reaches the boot itself and reports its failure, never a panic."""
+    import concurrent.futures
+
+    from codeact_kernel.errors import SandboxError
+    from codeact_kernel.sandbox.hyperlight_backend import HyperlightSandbox
+
+    probe = cached_probe()
+    box = HyperlightSandbox()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(box.run, "print(1)", tools) for _ in range(2)]:
+                try:
+                    assert future.result().stdout == "1\n"
+                except SandboxError as error:
+                    assert not probe.ok
+                    assert "unsendable" not in str(error)
+                    assert "Hyperlight could not run the guest" in str(error)
+    finally:
+        box.close()
