@@ -34,7 +34,14 @@ def _text(output: nbformat.NotebookNode) -> str:
 def show(nb: nbformat.NotebookNode) -> None:
     for cell in nb.cells:
         source = cell.source.strip()
-        if cell.cell_type != "code" or source.startswith(("%", "%%")):
+        if cell.cell_type != "code" or (source.startswith("%") and not source.startswith("%%python")):
+            continue
+        if source.startswith("%%python"):
+            if cell.outputs:  # Python cells that show something, e.g. using a program's result
+                lines = source.splitlines()
+                print("\n>>> " + (source if len(lines) <= 6 else f"{lines[0]}  ({len(lines) - 1} lines)"))
+                for output in cell.outputs:
+                    print(_text(output), end="")
             continue
         print(f"\n>>> {source}")
         for output in cell.outputs:
@@ -48,6 +55,8 @@ def show(nb: nbformat.NotebookNode) -> None:
                 print(text, end="")
             elif text.startswith(("**Approved", "**Rejected", "**Not run", "<sub>")):
                 print("    " + re.sub(r"</?sub>|\*\*", "", text))
+            elif text.startswith("_The program failed"):
+                print("    " + text.strip("_"))
             elif text and not text.startswith(("_", "**Files")):  # the model's prose
                 prose = "\n".join(line for line in text.splitlines() if not line.startswith("_")).strip()
                 if prose:
