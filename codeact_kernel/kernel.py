@@ -259,6 +259,7 @@ class CodeActKernel(IPythonKernel):
 
     async def _ask_model(self, request: str, conversation: str) -> Reply:
         session = self.codeact
+        await self._start_local_model()  # or stop one the model setting no longer names
         replay = session.config.replay_path()
         if replay is not None:
             record = session.replay(replay).reply(conversation, request)
@@ -267,7 +268,6 @@ class CodeActKernel(IPythonKernel):
             note = f"_replayed from {replay.name}_"
             display(Markdown(f"{prose}\n\n{note}" if prose else note))
             return reply
-        await self._start_local_model()
         messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
         start = time.monotonic()
         handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
