@@ -383,11 +383,15 @@ class CodeActKernel(IPythonKernel):
 
     async def _run(self, program: str) -> RunResult:
         session = self.codeact
-        choice = session.sandbox()
-        if not session.announced:
-            display(Markdown(f"_sandbox: **{choice.sandbox.name}** ({choice.reason})_"))
-            session.announced = True
         loop = asyncio.get_running_loop()
+        if not session.announced:
+            # The first time, the backend is probed and may build its guest (about 30 s once
+            # per installation): off the event loop, so the cell stays interruptible.
+            handle = display(Markdown("_preparing the sandbox…_"), display_id=True)
+            choice = await loop.run_in_executor(None, session.sandbox)
+            handle.update(Markdown(f"_sandbox: **{choice.sandbox.name}** ({choice.reason})_"))
+            session.announced = True
+        choice = session.sandbox()
         parent = self.get_parent("shell")
 
         def on_output(stream: str, text: str) -> None:
