@@ -1,0 +1,58 @@
+"""Approval policies, pure: what may run without a human, read from the program itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeact_kernel.approval import Decision, Scan, route, scan
+
+
+def test_scan_finds_literal_tool_names_in_order():
+    found = scan("a = call_tool('list_users')\nfor u in a:\n    call_tool('get_orders', u['id'])\n"
+                 "call_tool('list_users')")
+    assert found == Scan(("list_users", "get_orders"), False)
+    assert found.describe() == "list_users, get_orders"
+
+
+@pytest.mark.parametrize("program", [
+    "name = 'x'\ncall_tool(name)",              # the name is computed
+    "f = call_tool\nf('delete_everything')",     # call_tool is passed around
+    "list(map(call_tool, ['a']))",
+    "def broken(:",                             # unreadable: assume anything
+])
+def test_scan_marks_what_it_cannot_read_as_dynamic(program):
+    assert scan(program).dynamic
+
+
+SENSITIVE = {"delete_everything"}
+
+
+@pytest.mark.parametrize(("policy", "program", "widgets", "stdin", "recorded", "expected"), [
+    ("ask", "call_tool('a')", True, True, False, "widget"),
+    ("ask", "call_tool('a')", False, True, False, "stdin"),
+    ("ask", "call_tool('a')", False, False, False, "fail-headless"),
+    ("auto", "call_tool('a')", False, False, False, "run"),
+    ("auto", "call_tool('delete_everything')", True, True, False, "widget"),
+    ("auto", "n = 'delete_' + 'everything'\ncall_tool(n)", False, False, False, "fail-headless"),
+    ("reject", "call_tool('a')", True, True, False, "show-only"),
+    ("recorded", "call_tool('a')", False, False, True, "run"),
+    ("recorded", "call_tool('a')", False, False, False, "fail-headless"),
+    ("recorded", "call_tool('a')", True, True, False, "widget"),
+])
+def test_route(policy, program, widgets, stdin, recorded, expected):
+    assert route(policy, widgets=widgets, stdin=stdin, found=scan(program), always_ask=SENSITIVE,
+                 recorded=recorded) == expected
+
+
+def test_auto_without_sensitive_tools_runs_dynamic_calls():
+    assert route("auto", widgets=False, stdin=False, found=scan("call_tool(x)"), always_ask=set()) == "run"
+
+
+def test_a_decision_records_exactly_what_runs():
+    approved = Decision("edited", "print(2)\n")
+    assert approved.runs and approved.sha256 == Decision("approved", "print(2)\n").sha256
+    assert approved.sha256 != Decision("approved", "print(2)").sha256
+    record = approved.record()
+    assert record.startswith("**Approved after editing** at ") and approved.sha256[:16] in record
+    rejected = Decision("rejected", "print(2)", "too risky")
+    assert not rejected.runs and "sha256" not in rejected.record() and "reason: too risky" in rejected.record()
