@@ -56,6 +56,15 @@ def closed_port() -> int:
 # --------------------------------------------------------------------------- configuration
 
 
+
+async def cancel_and_time(task: asyncio.Task) -> float:
+    """Cancel `task` and return how long it took to end (it must end cancelled)."""
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return time.monotonic() - started
+
 def test_config_repr_masks_the_key():
     cfg = ModelConfig(model="m", base_url="https://user:pw@example.com/v1", api_key=KEY)
     for text in (repr(cfg), str(cfg), f"{cfg}"):
@@ -252,11 +261,7 @@ def test_retry_after_is_capped_and_the_wait_cancellable(scripted_openai):
                                             on_retry=lambda n, d, r: (delays.append(d), retried.set())))
         await asyncio.wait_for(retried.wait(), 5)
         assert delays == [10.0]
-        started = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return time.monotonic() - started
+        return await cancel_and_time(task)
 
     assert asyncio.run(scenario()) < 0.5
 
@@ -354,11 +359,7 @@ def test_cancel_mid_stream_is_prompt_and_closes_the_stream(scripted_openai):
         first = asyncio.Event()
         task = asyncio.create_task(complete(config(scripted_openai), MESSAGES, on_token=lambda d: first.set()))
         await asyncio.wait_for(first.wait(), 5)
-        started = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return time.monotonic() - started
+        return await cancel_and_time(task)
 
     assert asyncio.run(scenario()) < 0.5
     deadline = time.monotonic() + 3
@@ -374,11 +375,7 @@ def test_cancel_while_waiting_for_the_server(scripted_openai):
         task = asyncio.create_task(complete(config(scripted_openai), MESSAGES))
         while not scripted_openai.requests:
             await asyncio.sleep(0.01)
-        started = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return time.monotonic() - started
+        return await cancel_and_time(task)
 
     assert asyncio.run(scenario()) < 0.5
 
