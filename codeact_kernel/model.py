@@ -24,10 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
+from codeact_kernel.config import DEFAULT_MODEL
 from codeact_kernel.errors import (BadModelReply, ModelAuthError, ModelError, ModelServerError,
                                    ModelTimeout, ModelUnreachable, NoApiKey, RateLimited, UnknownModel)
 
-DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local servers ignore the key, but the client insists on having one.
 LOCAL_DUMMY_KEY = "no-key-needed-for-a-local-server"
