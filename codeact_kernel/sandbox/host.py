@@ -55,21 +55,24 @@ class RunState:
 
     def _output(self, stream: str, text: str) -> tuple[bool, str]:
         room = self.limits.output_bytes - self.size
-        if len(text) > room:
+        fits = len(text) <= room
+        if not fits:
             text = text[: max(room, 0)]
-            self.truncated = True
         if text:
+            self._emit(stream, text)
             self.size += len(text)
-            self.parts[stream].append(text)
-            if self.on_output is not None:
-                self.on_output(stream, text)
-        if self.truncated:
-            notice = f"\n[output truncated: the program printed more than {self.limits.output_bytes:,} characters]\n"
-            self.parts["stderr"].append(notice)
-            if self.on_output is not None:
-                self.on_output("stderr", notice)
-            return False, "output limit reached"
-        return True, ""
+        if fits:
+            return True, ""
+        if not self.truncated:  # one notice, whichever stream reached the cap
+            self.truncated = True
+            self._emit("stderr", f"\n[output truncated: the program printed more than "
+                                 f"{self.limits.output_bytes:,} characters]\n")
+        return False, "output limit reached"
+
+    def _emit(self, stream: str, text: str) -> None:
+        self.parts[stream].append(text)
+        if self.on_output is not None:
+            self.on_output(stream, text)
 
     def result(self, duration: float) -> RunResult:
         return RunResult(

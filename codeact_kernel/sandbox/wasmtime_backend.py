@@ -249,7 +249,6 @@ class WasmtimeSandbox(Sandbox):
         self._retire()
 
     def describe(self) -> str:
-        return (f"wasmtime {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".strip()
-                + ": the guest component in WebAssembly, in the kernel process")
+        return "wasmtime: the guest component in WebAssembly, in the kernel process"
 
 

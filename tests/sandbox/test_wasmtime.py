@@ -189,6 +189,12 @@ def test_output_flood_is_truncated_with_a_notice(sandbox, tools, assert_healthy)
     assert result.ok
     assert len(result.stdout) == 100_000
     assert "output truncated" in result.stderr
+    both = sandbox.run("import sys\nfor _ in range(50):\n    print('x' * 10_000)\n"
+                       "    print('y' * 10_000, file=sys.stderr, flush=True)", tools,
+                       limits=Limits(output_bytes=100_000))
+    assert both.stderr.count("output truncated") == 1  # one notice, though both streams hit the cap
+    printed_stderr = both.stderr[: both.stderr.index("\n[output truncated")]
+    assert len(both.stdout) + len(printed_stderr) == 100_000
     assert_healthy()
 
 
