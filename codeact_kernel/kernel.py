@@ -9,7 +9,9 @@ and the turn is remembered for the next cell.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import html
 import re
 import signal
 import threading
@@ -264,9 +266,7 @@ class CodeActKernel(IPythonKernel):
         if replay is not None:
             record = session.replay(replay).reply(conversation, request)
             reply = Reply(record["reply"], extract_program(record["reply"]), 0, 0, 0.0, session.config.model, 0)
-            prose = _without_program(reply.text, reply.program)
-            note = f"_replayed from {replay.name}_"
-            display(Markdown(f"{prose}\n\n{note}" if prose else note))
+            display(_reply_markdown(reply, f"_replayed from {replay.name}_"))
             return reply
         messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
         start = time.monotonic()
@@ -289,9 +289,7 @@ class CodeActKernel(IPythonKernel):
         except ModelError:
             handle.update(Markdown(f"_no answer from {session.config.model}_"))
             raise
-        prose = _without_program(reply.text, reply.program)
-        note = f"_{reply.model} · {reply.elapsed:.1f} s_"
-        handle.update(Markdown(f"{prose}\n\n{note}" if prose else note))
+        handle.update(_reply_markdown(reply, f"_{reply.model} · {reply.elapsed:.1f} s_"))
         return reply
 
     async def _start_local_model(self) -> None:
@@ -434,7 +432,10 @@ class CodeActKernel(IPythonKernel):
             if suffix in _IMAGE_TYPES:
                 display(Image(data=data, format=_IMAGE_TYPES[suffix]))
             elif suffix == ".svg":
-                display(HTML(data.decode("utf-8", errors="replace")))
+                # As an <img>, never inline markup: an SVG a program wrote may carry script,
+                # which must not run in the user's browser.
+                encoded = base64.b64encode(data).decode()
+                display(HTML(f'<img alt="{html.escape(name)}" src="data:image/svg+xml;base64,{encoded}"/>'))
         display(Markdown("**Files from /output**, saved beside the notebook: " + ", ".join(saved)))
 
     def _footer(self, totals: dict[str, Any], bound: str | None) -> None:
@@ -508,6 +509,12 @@ def _frontend_renders_widgets() -> bool:
     except ImportError:
         return False
     return getattr(Widget, "_control_comm", None) is not None
+
+
+def _reply_markdown(reply: Reply, note: str) -> Markdown:
+    """What the model said besides its program (shown on its own, with the tools it calls), and a note."""
+    prose = _without_program(reply.text, reply.program)
+    return Markdown(f"{prose}\n\n{note}" if prose else note)
 
 
 def _without_program(text: str, program: str | None) -> str:

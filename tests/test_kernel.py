@@ -322,8 +322,10 @@ def test_output_files_are_shown_and_saved(fresh, openai_server, tmp_path):
     assert cell.status == "ok", cell.error()
     text = cell.markdown()
     assert "codeact_output/table.csv" in text and "codeact_output/dot.svg" in text
-    assert any("text/html" in m["content"].get("data", {}) and "<svg" in m["content"]["data"]["text/html"]
-               for m in cell.outputs("display_data"))
+    shown = [m["content"]["data"]["text/html"] for m in cell.outputs("display_data")
+             if "text/html" in m["content"].get("data", {})]
+    assert len(shown) == 1 and shown[0].startswith('<img alt="dot.svg" src="data:image/svg+xml;base64,')
+    assert "<svg" not in shown[0], "a program's SVG is shown as an image, never as live markup"
     cwd = fresh.execute("%%python\nimport os\nprint(open('codeact_output/table.csv').read(), end='')").stdout()
     assert cwd == "a,b\n1,2\n"
 

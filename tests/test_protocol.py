@@ -284,7 +284,8 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
         self.assertEqual(self.stream(outputs, "stdout"), "wrote 3 files\n")
         data = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
         self.assertTrue(any("image/png" in d for d in data), "the PNG is shown")
-        self.assertTrue(any("<svg" in d.get("text/html", "") for d in data), "the SVG is shown")
+        self.assertTrue(any(d.get("text/html", "").startswith("<img") and "data:image/svg+xml;base64," in d["text/html"]
+                            for d in data), "the SVG is shown, as an image")
         self.assertIn("codeact_output/note.txt", self.markdown(outputs))
         saved = Path(self.folder) / "codeact_output"
         self.assertEqual((saved / "note.txt").read_text(), "a note\n")
