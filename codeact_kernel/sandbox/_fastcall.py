@@ -254,17 +254,18 @@ def _take_pending():
 # --------------------------------------------------------------------------
 # Import: dispatch(name: string, args-json: string) -> result<string, string>
 # --------------------------------------------------------------------------
-def define_dispatch(linker_instance, callback, name="dispatch"):
+def define_dispatch(linker_instance, route, name="dispatch"):
     """Define `name` in `linker_instance` (e.g. the LinkerInstance returned by
-    ``root.add_instance("hyperlight:sandbox/tools")``) with a direct callback.
+    ``root.add_instance("hyperlight:sandbox/tools")``) with a direct callback
+    to the handler `route` has for the calling thread (see `Route`).
 
-    ``callback(name: str, args_json: str) -> (ok: bool, payload: str)``.
-    An ``Exception`` from ``callback`` (or a malformed return value) becomes
+    ``handler(name: str, args_json: str) -> (ok: bool, payload: str | bytes)``.
+    An ``Exception`` from the handler (or a malformed return value) becomes
     ``err("<Type>: <message>")`` for the guest.  A non-Exception
     BaseException (KeyboardInterrupt, SystemExit) traps the guest instead and
     is re-raised by ``RunFunc`` (chained to PendingHostException).
     """
-    _register(linker_instance, name, _make_dispatch_impl(callback))
+    _register(linker_instance, name, _make_dispatch_impl(route))
 
 
 # Scratch buffers come in power-of-two size classes whose ctypes array types
@@ -283,11 +284,22 @@ def _buffer(nbytes):
     return t()
 
 
-def _make_dispatch_impl(callback):
+# Where a `bytes` object keeps its data: CPython's PyBytesObject ends in `ob_sval`, so the
+# data of `b` starts at id(b) + this.  Checked here, once: a result's bytes are handed to
+# wasmtime from there, without copying them into a ctypes buffer first.
+_BYTES_DATA = bytes.__basicsize__ - 1
+_probe = b"codeact-kernel bytes layout probe"
+if ctypes.string_at(id(_probe) + _BYTES_DATA, len(_probe)) != _probe:
+    raise ImportError("this Python does not lay out bytes objects as CPython does; "
+                      "the wasmtime backend needs CPython")
+del _probe
+
+
+def _make_dispatch_impl(route):
     """The raw callback body (a separate function so it can be benchmarked)."""
-    MEM, unpack_args, pack_scratch = _MEM, _ARGS2.unpack_from, _RESULT_STR.pack_into
-    STRING, RESULT, VS, VS2 = _K_STRING, _K_RESULT, _VS, 2 * _VS
-    val_clone, addressof, buffer = _val_clone, ctypes.addressof, _buffer
+    MEM, unpack_args, pack_header = _MEM, _ARGS2.unpack_from, _RESULT_STR.pack_into
+    STRING, RESULT, VS, DATA = _K_STRING, _K_RESULT, _VS, _BYTES_DATA
+    val_clone, local = _val_clone, route._local
 
     def impl(_env, _ctx, _ty, args, nargs, results, nresults):
         try:
@@ -301,24 +313,23 @@ def _make_dispatch_impl(callback):
             tool = str(MEM[p0:p0 + n0], "utf-8")
             args_json = str(MEM[p1:p1 + n1], "utf-8")
             try:
-                ok, payload = callback(tool, args_json)
-                data = payload.encode("utf-8")            # R7: strict
-                ok = bool(ok)
+                ok, data = local.handler(tool, args_json)
+                if data.__class__ is not bytes:
+                    data = data.encode("utf-8")           # R7: strict
+                ok = ok is True
             except Exception as e:                        # -> err(...) for the guest
                 ok = False
                 data = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")
-            # R2: describe result{is_ok, Box(String(data))} in Python-owned
-            # scratch memory (freed by Python when `scratch` goes away), then
-            # let wasmtime deep-copy it into the result slot.  After the clone
-            # the slot owns only Rust allocations; Rust drops it after
-            # converting (linker.rs).  Per-call scratch: no sharing between
-            # threads or re-entrant calls.
-            n = len(data)
-            scratch = buffer(VS2 + n)
-            base = addressof(scratch)
-            pack_scratch(scratch, 0, RESULT, ok, base + VS, STRING, n, base + VS2)
-            MEM[base + VS2:base + VS2 + n] = data
-            val_clone(base, results)
+            # R2: describe result{is_ok, Box(String(data))} in this thread's
+            # header (Python-owned, never freed by Rust), the string's bytes
+            # read in place from `data`, alive until we return; then let
+            # wasmtime deep-copy it all into the result slot, which Rust
+            # drops after converting (linker.rs).  Nothing runs between the
+            # pack and the clone, so a re-entrant run on this thread cannot
+            # overwrite the header in between.
+            header = local.header
+            pack_header(MEM, header, RESULT, ok, header + VS, STRING, len(data), id(data) + DATA)
+            val_clone(header, results)
             return 0
         except Exception as e:
             return _new_error("dispatch host error: %s: %s" % (type(e).__name__, e))
@@ -434,16 +445,19 @@ class Route:
         self._local = threading.local()
 
     def enter(self, handler):
-        """Make `handler(name, payload) -> (ok, text)` receive this thread's dispatches."""
-        previous = getattr(self._local, "handler", None)
-        self._local.handler = handler
+        """Make `handler(name, payload) -> (ok, str | UTF-8 bytes)` receive this thread's dispatches."""
+        local = self._local
+        if not hasattr(local, "header"):
+            # The thread's scratch for a result: two values, kept for the thread's life.
+            local.scratch = (_VAL * 2)()
+            local.header = ctypes.addressof(local.scratch)
+        previous = getattr(local, "handler", _no_program)
+        local.handler = handler
         return previous
 
     def leave(self, token) -> None:
         self._local.handler = token
 
-    def __call__(self, name: str, payload: str) -> tuple[bool, str]:
-        handler = getattr(self._local, "handler", None)
-        if handler is None:
-            return False, "no program is running"
-        return handler(name, payload)
+
+def _no_program(_name, _payload):
+    return False, "no program is running"

@@ -19,7 +19,6 @@ The JSON contract of `call_tool` (the same on every backend):
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -158,17 +157,18 @@ def _to_json(value: Any) -> Any:
 # stdlib encoder is the fallback for what orjson refuses (ints over 64 bits, values that
 # need `_to_json` to fail), so its error messages are the contract's. orjson writes NaN
 # and infinities as null.
-_std_encode = json.JSONEncoder(default=_to_json, ensure_ascii=False).encode
 _decode = orjson.loads
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-def encode_result(value: Any) -> str:
-    """JSON text of a tool's return value, as the guest will receive it."""
+def encode_result(value: Any) -> bytes:
+    """JSON of a tool's return value, as the guest will receive it (UTF-8)."""
     try:
-        return orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS).decode()
+        return orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        return _std_encode(value)
+        import json  # rarely needed, and a few ms of a cold start
+
+        return json.dumps(value, default=_to_json, ensure_ascii=False).encode()
 
 
 class ToolDispatcher:
@@ -182,8 +182,8 @@ class ToolDispatcher:
         self._max_calls = max_calls
         self.calls: list[ToolCall] = []
 
-    def __call__(self, name: str, args_json: str) -> tuple[bool, str]:
-        """Return (ok, payload): the result's JSON, or an error message for the program."""
+    def call(self, name: str, args_json: str) -> tuple[bool, str | bytes]:
+        """Return (ok, payload): the result's JSON (UTF-8), or an error message for the program."""
         calls = self.calls
         if len(calls) >= self._max_calls:
             return False, f"tool call limit reached: a program may make at most {self._max_calls} calls"

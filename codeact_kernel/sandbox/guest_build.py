@@ -13,9 +13,10 @@ result, so a kernel pays for it once per installation.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import GuestBuildError
@@ -52,20 +53,21 @@ def packaged_guest_wasm() -> Path:
 def _build_key() -> str:
     """Changes when the executor, this builder, componentize-py or the packaged guest do.
 
-    Keyed on file contents of our two small files and on stat() of the others: asking
-    importlib.metadata for versions costs more than the whole rest of a kernel start.
+    Keyed on stat() of those files: asking importlib.metadata for versions, or hashing
+    them, costs more than the whole rest of a kernel start.
     """
     from importlib.util import find_spec
 
-    digest = hashlib.sha256()
-    digest.update(GUEST_SOURCE.read_bytes())
-    digest.update(Path(__file__).read_bytes())
     componentize = find_spec("componentize_py")
-    for path in (componentize.origin if componentize else None, packaged_guest_wasm()):
-        if path:
-            st = os.stat(path)
-            digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return digest.hexdigest()[:16]
+    files = (GUEST_SOURCE, Path(__file__), componentize.origin if componentize else None, packaged_guest_wasm())
+    return _stat_key(path for path in files if path)
+
+
+def _stat_key(paths: Iterable[str | Path]) -> str:
+    """A short key that changes when any of these files is replaced, resized or touched."""
+    text = ";".join(f"{path}:{st.st_size}:{st.st_mtime_ns}" for path in paths for st in (os.stat(path),))
+    data = text.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def guest_wasm() -> Path:
@@ -113,11 +115,7 @@ def _file_key(path: Path) -> str:
     """Key a compiled module on stat() of the .wasm and of libwasmtime: hashing 19 MB costs more."""
     import wasmtime
 
-    parts = []
-    for item in (path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")):
-        st = os.stat(item)
-        parts.append(f"{item}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+    return _stat_key([path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")])
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

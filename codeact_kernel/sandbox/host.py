@@ -8,16 +8,13 @@ means both backends enforce the same caps and give the same `RunResult`.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, ToolDispatcher, ToolFunction
-from .network import HttpBroker
 
 
 class RunState:
@@ -26,7 +23,9 @@ class RunState:
     def __init__(self, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
                  on_output: OutputCallback | None) -> None:
         self.dispatcher = ToolDispatcher(tools, limits.tool_calls)
-        self.http = HttpBroker(grants.allowed_domains)
+        self._call_tool = self.dispatcher.call
+        self.allowed_domains = grants.allowed_domains
+        self._http: Any = None  # the HttpBroker, made for the first request
         self.limits = limits
         self.on_output = on_output
         self.parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
@@ -36,21 +35,28 @@ class RunState:
         self.value: Any = None
         self.has_value = False
 
-    def dispatch(self, name: str, payload: str) -> tuple[bool, str]:
+    def dispatch(self, name: str, payload: str) -> tuple[bool, str | bytes]:
+        """(ok, the answer as text or UTF-8 JSON) for one request from the guest."""
         if not name.startswith("codeact."):
-            return self.dispatcher(name, payload)
+            return self._call_tool(name, payload)
         event = name[8:]
         if event in ("stdout", "stderr"):
             return self._output(event, payload)
-        if event == "error":
-            report = json.loads(payload)
-            self.error = GuestError(report["type"], report["message"], report["traceback"])
-            return True, ""
-        if event == "result":
-            self.value, self.has_value = json.loads(payload), True
+        if event in ("error", "result"):
+            import json  # not orjson: the guest's json.dumps may write NaN or a lone surrogate
+
+            if event == "error":
+                report = json.loads(payload)
+                self.error = GuestError(report["type"], report["message"], report["traceback"])
+            else:
+                self.value, self.has_value = json.loads(payload), True
             return True, ""
         if event == "http":
-            return self.http(payload)
+            if self._http is None:
+                from .network import HttpBroker  # only programs that use HTTP pay for its import
+
+                self._http = HttpBroker(self.allowed_domains)
+            return self._http(payload)
         return False, f"unknown host request {name!r}"
 
     def _output(self, stream: str, text: str) -> tuple[bool, str]:
@@ -95,6 +101,8 @@ def make_output_dir() -> Path:
 
 def remove_output_dir(path: Path | None) -> None:
     if path is not None:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -53,6 +53,8 @@ class _VM:
 
         def dispatch(name: str, payload: str) -> str:
             ok, text = route(name, payload)
+            if type(text) is bytes:
+                text = text.decode()
             if not ok:
                 raise HostRefusal(text)
             return text

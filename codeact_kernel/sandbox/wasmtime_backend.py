@@ -16,7 +16,6 @@ trapped, is replaced before the next run (about 2 ms).
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -110,6 +109,8 @@ class _Guest:
         assert self.output_dir is not None
         for entry in os.scandir(self.output_dir):
             if entry.is_dir(follow_symlinks=False):
+                import shutil
+
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)

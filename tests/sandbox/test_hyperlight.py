@@ -96,6 +96,7 @@ def packaged_guest():
             return wc.Variant("err", f"unknown tool {name}")
         kwargs = json.loads(args_json)
         ok, text = route["handler"](kwargs["name"], kwargs["payload"])
+        text = text.decode() if isinstance(text, bytes) else text
         return wc.Variant("ok", json.dumps(text)) if ok else wc.Variant("err", f"HostRefusal: {text}")
 
     with linker.root() as root, root.add_instance(guest_build.TOOLS_INTERFACE) as inst:

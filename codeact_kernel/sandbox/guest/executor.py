@@ -82,30 +82,25 @@ class ToolError(RuntimeError):
     """A tool failed on the host; the message names the tool and says why."""
 
 
-def _fast_json():
-    """JSON encode/decode without json.dumps/loads' per-call set-up (CPython on wasm is slow)."""
+def _json_codec():
+    """(encode, scan): the C encoder and scanner, without json.dumps/loads' per-call set-up.
+
+    CPython on wasm is slow enough that the two Python frames json.dumps and json.loads add
+    cost more than the encoding itself; `call_tool` calls these directly.
+    encode(value, 0) returns a sequence of strings; scan(text, 0) returns (value, end).
+    """
     try:
         from _json import make_encoder, make_scanner
-    except ImportError:
-        return json.dumps, json.loads
+    except ImportError:  # Hyperlight's packaged guest
+        return (lambda value, _level: (json.dumps(value),)), (lambda text, _at: (json.loads(text), len(text)))
     encoder = json.JSONEncoder()
-    iterencode = make_encoder(None, encoder.default, json.encoder.encode_basestring_ascii, None,
-                              ": ", ", ", False, False, True)
-    scan = make_scanner(json.JSONDecoder())
-
-    def dumps(value):
-        return "".join(iterencode(value, 0))
-
-    def loads(text):
-        value, end = scan(text, 0)
-        if end != len(text) and text[end:].strip():
-            raise ValueError("extra data after the JSON value")
-        return value
-
-    return dumps, loads
+    encode = make_encoder(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+                          ": ", ", ", False, False, True)
+    return encode, make_scanner(json.JSONDecoder())
 
 
-_dumps, _loads = _fast_json()
+_encode, _scan = _json_codec()
+_join = "".join
 _streams = ()  # the running program's stdout and stderr
 _unsent = False  # whether either holds text not yet sent
 
@@ -119,16 +114,17 @@ def call_tool(name, *args, **kwargs):
             raise TypeError(f"{_ARGS_KEY!r} is reserved")
         kwargs[_ARGS_KEY] = args
     try:
-        payload = _dumps(kwargs)
+        payload = _join(_encode(kwargs, 0))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"call_tool({name!r}): arguments must be JSON values: {exc}") from None
     if _unsent:  # the program may wait here: show what it printed so far
         for stream in _streams:
             stream.flush()
     try:
-        return _loads(_host(name, payload))
+        text = _host(name, payload)
     except _Refused as refused:
         raise ToolError(f"{name}: {refused.value}") from None
+    return _scan(text, 0)[0]  # the host's own JSON: one value, nothing after it
 
 
 def _http(method, url, body=None, headers=None):
