@@ -7,15 +7,16 @@ through which every `call_tool`, printed chunk and HTTP request comes to the hos
 is never linked: wasmtime's own implementation aborts the process when a store is not set up
 for it; HTTP goes through `dispatch` and the host's allow-list instead.
 
-Each program starts from a clean slate without paying for a new instance every time: the
-executor gives every run a new namespace and reports when a program changed anything the
-next one would see (a module's attributes, builtins, sys); that instance, and any that
-trapped, is replaced before the next run (about 2 ms).
+Every program runs in an instance no program has run in before. A program can reach the
+whole guest heap (`gc.get_objects()`, any function's `__globals__`), so nothing short of a
+new instance stops one run from planting something that watches or changes the next.
+Making one takes milliseconds (instantiate, copy in the pre-initialised heap, a warm-up
+run), so it happens on a background thread after each run, while the user reads the
+answer: a run finds its instance ready.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -32,7 +33,21 @@ from .host import RunState, collect_outputs, dir_size, make_output_dir, remove_o
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
 _WATCH_INTERVAL = 0.05
-_STATE_CHANGED = 2  # in the exit code: see guest/executor.py
+# Run a few times in each new instance before it is handed out, with its tool calls
+# discarded: a first run pays for CPython warming up (specialising the executor's code,
+# filling its caches) and for memory first touched; these runs pay for it instead, off
+# the timed path. What it does is what model-written programs typically do.
+_WARM_UP = """\
+rows = []
+for i in range(12):
+    value = call_tool("warm_up", i=i, name=f"n{i}", rate=0.5)
+    rows.append({"id": i, "name": f"n{i}", "total": round(i * 1.5, 2), "value": value})
+rows.sort(key=lambda row: row["total"], reverse=True)
+for row in rows[:3]:
+    print(f"{row['id']:<4} {row['name']:<6} {row['total']:>8.2f}")
+print(sum(row["total"] for row in rows), len({row["name"] for row in rows}))
+"""
+_WARM_UPS = 3
 
 
 class _Runtime:
@@ -44,6 +59,10 @@ class _Runtime:
     def __init__(self, wasm: Path) -> None:
         config = wasmtime.Config()
         config.epoch_interruption = True
+        # Copy the guest's initial memory into each instance when it is made (off the timed
+        # path) instead of mapping it copy-on-write, where every page a program first writes
+        # costs a fault during the run (expensive under nested virtualisation).
+        config.memory_init_cow = False
         self.engine = wasmtime.Engine(config)
         self.component = self._load(wasm)
         self.linker = wc.Linker(self.engine)
@@ -73,11 +92,9 @@ class _Runtime:
 
 
 class _Guest:
-    """One instance of the guest in its own store, with its own /output directory."""
+    """One instance of the guest in its own store, with its own /output directory; used once."""
 
     def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int) -> None:
-        self.grants = grants
-        self.memory_mb = memory_mb
         self.output_dir = make_output_dir() if grants.output else None
         self.store = wasmtime.Store(runtime.engine)
         wasi = wasmtime.WasiConfig()
@@ -88,35 +105,120 @@ class _Guest:
         self.store.set_wasi(wasi)
         self.store.set_limits(memory_size=memory_mb * 2**20)
         self.store.set_epoch_deadline(2**62)
-        instance = runtime.linker.instantiate(self.store, runtime.component)
+        try:
+            instance = runtime.linker.instantiate(self.store, runtime.component)
+        except wasmtime.WasmtimeError as exc:
+            if "exceeds memory limits" in str(exc):
+                raise SandboxError(f"a memory limit of {memory_mb} MB is too small for the guest to start "
+                                   f"({exc})") from exc
+            raise
         try:
             self.run = _fastcall.RunFunc(instance, self.store, _EXECUTOR)
         except LookupError as exc:
             raise SandboxError(f"the guest component does not export what it should: {exc}") from exc
-        # A fresh instance's first run pays for first-touch memory and lazy guest setup;
-        # pay it here, off the timed path, with a route that discards everything.
         token = runtime.route.enter(lambda _name, _payload: (True, "null"))
         try:
-            self.run("pass")
+            for _ in range(_WARM_UPS):
+                self.run(_WARM_UP)
         finally:
             runtime.route.leave(token)
 
-    def fits(self, grants: Grants, limits: Limits) -> bool:
-        return self.grants == grants and self.memory_mb == limits.memory_mb
-
-    def clear_output(self) -> None:
-        """Empty /output for the next run (the directory itself stays preopened)."""
-        assert self.output_dir is not None
-        for entry in os.scandir(self.output_dir):
-            if entry.is_dir(follow_symlinks=False):
-                import shutil
-
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-
     def discard(self) -> None:
         remove_output_dir(self.output_dir)
+
+
+class _Preparer:
+    """Makes the next run's instance, and disposes of the last, on a background thread.
+
+    Both take milliseconds (releasing an instance's memory is about 1 ms); a run should
+    pay for neither.
+    """
+
+    def __init__(self, runtime: _Runtime) -> None:
+        self._runtime = runtime
+        self._cond = threading.Condition()
+        self._retired: list[_Guest] = []
+        self._wanted: tuple[Grants, int] | None = None
+        self._building: tuple[Grants, int] | None = None
+        self._ready: tuple[tuple[Grants, int], _Guest | BaseException] | None = None
+        self._closed = False
+        threading.Thread(target=self._work, name="codeact-prepare", daemon=True).start()
+
+    def want(self, grants: Grants, memory_mb: int, used: _Guest | None = None) -> None:
+        """Start making an instance for these grants, unless one is ready or on its way;
+        dispose of `used` first."""
+        key = (grants, memory_mb)
+        with self._cond:
+            if used is not None:
+                self._retired.append(used)
+                self._cond.notify_all()
+            if self._building != key and (self._ready is None or self._ready[0] != key):
+                self._wanted = key
+                self._cond.notify_all()
+
+    def wait(self, grants: Grants, memory_mb: int) -> None:
+        """Block until an instance for these grants is ready; raise if it could not be made."""
+        self._wait(grants, memory_mb, take=False)
+
+    def take(self, grants: Grants, memory_mb: int) -> _Guest:
+        """The ready instance for these grants, waiting for it if it is still being made."""
+        return self._wait(grants, memory_mb, take=True)
+
+    def _wait(self, grants: Grants, memory_mb: int, take: bool) -> _Guest:
+        key = (grants, memory_mb)
+        self.want(grants, memory_mb)
+        with self._cond:
+            while not self._closed and (self._ready is None or self._ready[0] != key):
+                self._cond.wait()
+            if self._ready is None:
+                raise SandboxError("the sandbox is closed")
+            made = self._ready[1]
+            if take or isinstance(made, BaseException):
+                self._ready = None  # a failure is reported once; the next want() tries again
+        if isinstance(made, SandboxError):
+            raise made
+        if isinstance(made, BaseException):
+            raise SandboxError(f"could not make a guest instance: {made}") from made
+        return made
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            ready, self._ready = self._ready, None
+            retired, self._retired = self._retired, []
+            self._cond.notify_all()
+        if ready is not None and isinstance(ready[1], _Guest):
+            retired.append(ready[1])
+        for guest in retired:
+            guest.discard()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted is None and not self._retired and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                retired, self._retired = self._retired, []
+                key, self._wanted = self._wanted, None
+                self._building = key
+            while retired:  # drops the last reference: the instance's memory is freed here
+                retired.pop().discard()
+            if key is None:
+                continue
+            made: _Guest | BaseException
+            try:
+                made = _Guest(self._runtime, *key)
+            except BaseException as exc:  # reported to the run that waits for it
+                made = exc
+            with self._cond:
+                self._building = None
+                stale, self._ready = self._ready, (key, made)
+                if self._closed:
+                    stale, self._ready = self._ready, None
+                self._cond.notify_all()
+            if stale is not None and isinstance(stale[1], _Guest):
+                stale[1].discard()
 
 
 class WasmtimeSandbox(Sandbox):
@@ -127,7 +229,7 @@ class WasmtimeSandbox(Sandbox):
 
     def __init__(self, wasm: Path | None = None) -> None:
         self._runtime = _Runtime.get(wasm)
-        self._guest: _Guest | None = None
+        self._preparer = _Preparer(self._runtime)
         self._current: _Guest | None = None
         self._limits: Limits | None = None
         self._stop_reason: str | None = None
@@ -140,21 +242,8 @@ class WasmtimeSandbox(Sandbox):
         self.prepare()
 
     def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
-        """Have an instance ready for these grants, so the next run does not build one."""
-        self._take(grants, limits)
-
-    def _take(self, grants: Grants, limits: Limits) -> _Guest:
-        guest = self._guest
-        if guest is None or not guest.fits(grants, limits):
-            if guest is not None:
-                guest.discard()
-            guest = self._guest = _Guest(self._runtime, grants, limits.memory_mb)
-        return guest
-
-    def _retire(self) -> None:
-        if self._guest is not None:
-            self._guest.discard()
-            self._guest = None
+        """Wait until an instance for these grants is ready, so the next run starts at once."""
+        self._preparer.wait(grants, limits.memory_mb)
 
     # -- limits ----------------------------------------------------------------
     def _watchdog(self) -> None:
@@ -194,7 +283,7 @@ class WasmtimeSandbox(Sandbox):
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
     ) -> RunResult:
-        guest = self._take(grants, limits)
+        guest = self._preparer.take(grants, limits.memory_mb)
         state = RunState(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
@@ -207,9 +296,8 @@ class WasmtimeSandbox(Sandbox):
             self._running.set()
             self._watch.notify()
         trap: Exception | None = None
-        exit_code = 0
         try:
-            exit_code = guest.run(program)
+            guest.run(program)
         except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
@@ -223,9 +311,10 @@ class WasmtimeSandbox(Sandbox):
         if guest.output_dir is not None:
             result.output_files, notices = collect_outputs(guest.output_dir, limits)
             result.notices.extend(notices)
-            guest.clear_output()
-        if trap is not None or exit_code & _STATE_CHANGED:
-            self._retire()  # a trapped instance is unusable; a changed one is not clean
+        if self._closed:
+            guest.discard()
+        else:  # dispose of this instance and make the next run's, on the preparer's thread
+            self._preparer.want(grants, limits.memory_mb, used=guest)
         return result
 
     def _trap_error(self, trap: Exception, limits: Limits) -> GuestError:
@@ -247,7 +336,7 @@ class WasmtimeSandbox(Sandbox):
         self._closed = True
         with self._watch:
             self._watch.notify()
-        self._retire()
+        self._preparer.close()
 
     def describe(self) -> str:
         return "wasmtime: the guest component in WebAssembly, in the kernel process"

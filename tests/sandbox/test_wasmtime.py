@@ -112,6 +112,40 @@ def test_each_run_starts_fresh(sandbox, tools, tamper):
     assert result.stdout == "[2] False\n"
 
 
+@pytest.mark.parametrize("plant", [
+    # a spy on call_tool, through the executor's globals
+    "g = call_tool.__globals__\nsend = g['_host']\n"
+    "g['_host'] = lambda name, payload: (g.setdefault('SEEN', []).append(payload), send(name, payload))[1]",
+    # a module attribute where no watcher of modules would look
+    "import sys\nsys.modules['executor'].SEEN = ['planted']",
+])
+def test_a_program_cannot_watch_the_next_one(sandbox, tools, plant):
+    """Every run gets an instance no program has run in: nothing planted survives."""
+    assert sandbox.run(plant, tools).ok
+    assert sandbox.run("call_tool('echo', secret='s3cret')", tools).ok
+    result = sandbox.run("print(call_tool.__globals__.get('SEEN'))", tools)
+    assert result.stdout == "None\n"
+
+
+def test_a_closed_sandbox_refuses_to_run(tools):
+    from codeact_kernel.errors import SandboxError
+    from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
+
+    box = WasmtimeSandbox()
+    assert box.run("print(call_tool('add', 1, 2))", tools).stdout == "3\n"
+    box.close()
+    with pytest.raises(SandboxError, match="closed"):
+        box.run("pass", tools)
+
+
+def test_a_memory_limit_too_small_to_start_is_a_clear_error(sandbox, tools, assert_healthy):
+    from codeact_kernel.errors import SandboxError
+
+    with pytest.raises(SandboxError, match="memory limit of 1 MB is too small"):
+        sandbox.run("print(1)", tools, limits=Limits(memory_mb=1))
+    assert_healthy()
+
+
 def test_the_stdlib_models_use_imports_and_works(sandbox, tools):
     program = "import " + ", ".join(STDLIB) + "\n" + (
         "print(statistics.mean([1, 2, 3]), heapq.nlargest(1, [3, 9, 2]), string.ascii_lowercase[:3],\n"

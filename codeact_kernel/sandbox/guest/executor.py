@@ -237,43 +237,6 @@ def _guest_traceback(exc):
     return "".join(lines)
 
 
-# What a program may not change for the next one, captured before the first program runs;
-# checking it costs one C-level dict comparison per module. A run that changed any of it
-# reports so, and the host replaces the instance before the next run. (On Hyperlight the
-# host restores a snapshot instead, so nothing is captured there.)
-_WATCHED = ("builtins", "sys", "io", *STDLIB)
-_PRISTINE = {}
-
-
-def _capture_pristine():
-    for name in _WATCHED:
-        module = sys.modules.get(name)
-        if module is not None:
-            _PRISTINE[name] = (module, dict(module.__dict__))
-
-
-def _state_changed():
-    modules = sys.modules
-    for name, (module, snapshot) in _PRISTINE.items():
-        if modules.get(name) is not module:
-            return True
-        current = module.__dict__
-        if current != snapshot and not _only_submodules_added(current, snapshot):
-            return True
-    return False
-
-
-def _only_submodules_added(current, snapshot):
-    """`import collections.abc` binds `abc` on `collections`: that is not a change."""
-    for key, value in snapshot.items():
-        if current.get(key, _ABSENT) is not value:
-            return False
-    return all(type(current[key]) is type(sys) for key in current.keys() - snapshot.keys())
-
-
-_ABSENT = object()
-
-
 def _namespace():
     return {
         "__name__": "__main__",
@@ -286,17 +249,13 @@ def _namespace():
     }
 
 
-STATE_CHANGED = 2
-
-
 def execute(code):
     """Run one program with streamed output; report an uncaught exception.
 
-    Returns the exit code: 1 if the program failed, plus STATE_CHANGED if it altered what
-    the next program would see (a module's attributes, builtins, sys).
+    Returns the exit code: 1 if the program failed. Nothing here undoes what a program
+    changes: the host never runs a second program in the same instance (a fresh wasmtime
+    instance, or a restored Hyperlight snapshot).
     """
-    if _packaged_call_tool is None and not _PRISTINE:
-        _capture_pristine()
     global _streams
     out, err = _streams = _Stream("stdout"), _Stream("stderr")
     saved = sys.stdout, sys.stderr
@@ -320,8 +279,6 @@ def execute(code):
         err.flush()
         sys.stdout, sys.stderr = saved
         sys.setrecursionlimit(_RECURSION_LIMIT)
-    if _PRISTINE and _state_changed():
-        exit_code |= STATE_CHANGED
     return exit_code
 
 
