@@ -19,6 +19,7 @@ The JSON contract of `call_tool` (the same on every backend):
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -166,8 +167,6 @@ def encode_result(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        import json  # rarely needed, and a few ms of a cold start
-
         return json.dumps(value, default=_to_json, ensure_ascii=False).encode()
 
 

@@ -8,6 +8,7 @@ means both backends enforce the same caps and give the same `RunResult`.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Mapping
@@ -42,14 +43,12 @@ class RunState:
         event = name[8:]
         if event in ("stdout", "stderr"):
             return self._output(event, payload)
-        if event in ("error", "result"):
-            import json  # not orjson: the guest's json.dumps may write NaN or a lone surrogate
-
-            if event == "error":
-                report = json.loads(payload)
-                self.error = GuestError(report["type"], report["message"], report["traceback"])
-            else:
-                self.value, self.has_value = json.loads(payload), True
+        if event == "error":
+            report = json.loads(payload)
+            self.error = GuestError(report["type"], report["message"], report["traceback"])
+            return True, ""
+        if event == "result":
+            self.value, self.has_value = json.loads(payload), True
             return True, ""
         if event == "http":
             if self._http is None:

@@ -94,7 +94,7 @@ class _Runtime:
 class _Guest:
     """One instance of the guest in its own store, with its own /output directory; used once."""
 
-    def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int) -> None:
+    def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int, warm_ups: int = _WARM_UPS) -> None:
         self.output_dir = make_output_dir() if grants.output else None
         self.store = wasmtime.Store(runtime.engine)
         wasi = wasmtime.WasiConfig()
@@ -118,7 +118,7 @@ class _Guest:
             raise SandboxError(f"the guest component does not export what it should: {exc}") from exc
         token = runtime.route.enter(lambda _name, _payload: (True, "null"))
         try:
-            for _ in range(_WARM_UPS):
+            for _ in range(warm_ups):
                 self.run(_WARM_UP)
         finally:
             runtime.route.leave(token)
@@ -142,6 +142,9 @@ class _Preparer:
         self._building: tuple[Grants, int] | None = None
         self._ready: tuple[tuple[Grants, int], _Guest | BaseException] | None = None
         self._closed = False
+        # The first instance is made while someone waits for the first run; later ones
+        # while nobody waits, so only they get every warm-up run.
+        self._warm_ups = 1
         threading.Thread(target=self._work, name="codeact-prepare", daemon=True).start()
 
     def want(self, grants: Grants, memory_mb: int, used: _Guest | None = None) -> None:
@@ -208,7 +211,8 @@ class _Preparer:
                 continue
             made: _Guest | BaseException
             try:
-                made = _Guest(self._runtime, *key)
+                made = _Guest(self._runtime, *key, warm_ups=self._warm_ups)
+                self._warm_ups = _WARM_UPS
             except BaseException as exc:  # reported to the run that waits for it
                 made = exc
             with self._cond:
