@@ -210,14 +210,20 @@ def _finalize(key):
         pass
 
 
+def _keep(callback):
+    """Keep a ctypes callback alive until wasmtime calls `_finalize` with the returned key."""
+    with _KEEP_LOCK:
+        key = _NEXT_KEY[0]
+        _NEXT_KEY[0] += 1
+        _KEEP[key] = callback
+    return key
+
+
 def _register(linker_instance, name, py_impl):
     if linker_instance.locked:
         raise wasmtime.WasmtimeError("linker instance is locked (close nested instances first)")
     cb = _CALLBACK_T(py_impl)
-    with _KEEP_LOCK:
-        key = _NEXT_KEY[0]
-        _NEXT_KEY[0] += 1
-        _KEEP[key] = cb
+    key = _keep(cb)
     name_b = name.encode("utf-8")
     err = _add_func(ctypes.cast(linker_instance.ptr(), c_void_p).value, name_b, len(name_b),
                     ctypes.cast(cb, c_void_p).value, key, ctypes.cast(_finalize, c_void_p).value)
@@ -338,6 +344,42 @@ def _make_dispatch_impl(route):
             return _new_error("dispatch interrupted by %s" % type(e).__name__)
 
     return impl
+
+
+# --------------------------------------------------------------------------
+# Epoch deadlines: the epoch is one counter for the whole engine.
+# --------------------------------------------------------------------------
+# (void *env, wasmtime_context_t *, uint64_t *epoch_deadline_delta,
+#  wasmtime_update_deadline_kind_t *update_kind) -> wasmtime_error_t *
+_EPOCH_CALLBACK_T = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p)
+_set_epoch_callback = _proto(_CDLL, "wasmtime_store_epoch_deadline_callback", None,
+                             c_void_p, c_void_p, c_void_p, c_void_p)
+_U64 = struct.Struct("=Q")
+_CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE, include/wasmtime/store.h
+assert ctypes.sizeof(ffi.wasmtime_update_deadline_kind_t) == 1
+
+
+def on_epoch_deadline(store, should_stop):
+    """Make `store` trap at its epoch deadline only if `should_stop()`; else it carries on.
+
+    Stopping a run means bumping the engine's epoch, which every running store sees:
+    without this, stopping one sandbox's program would stop every other sandbox's too.
+    """
+    def impl(_ctx, _env, delta, kind):
+        try:
+            stop = should_stop()
+        except BaseException:  # noqa: BLE001 - never let an exception escape into wasmtime
+            stop = True
+        if stop:
+            return _new_error("stopped by the host")
+        _U64.pack_into(_MEM, delta, 1)  # look again at the next tick
+        _MEM[kind] = _CONTINUE
+        return 0
+
+    cb = _EPOCH_CALLBACK_T(impl)
+    key = _keep(cb)
+    _set_epoch_callback(ctypes.cast(store.ptr(), c_void_p).value, ctypes.cast(cb, c_void_p).value,
+                        key, ctypes.cast(_finalize, c_void_p).value)
 
 
 # --------------------------------------------------------------------------

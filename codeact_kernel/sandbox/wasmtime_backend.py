@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import wasmtime
@@ -94,9 +94,11 @@ class _Runtime:
 class _Guest:
     """One instance of the guest in its own store, with its own /output directory; used once."""
 
-    def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int, warm_ups: int = _WARM_UPS) -> None:
+    def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int, should_stop: Callable[[], bool],
+                 warm_ups: int = _WARM_UPS) -> None:
         self.output_dir = make_output_dir() if grants.output else None
         self.store = wasmtime.Store(runtime.engine)
+        _fastcall.on_epoch_deadline(self.store, should_stop)
         wasi = wasmtime.WasiConfig()
         if grants.input_dir is not None:
             wasi.preopen_dir(str(grants.input_dir), "/input", fs_mutable=False)
@@ -134,8 +136,9 @@ class _Preparer:
     pay for neither.
     """
 
-    def __init__(self, runtime: _Runtime) -> None:
+    def __init__(self, runtime: _Runtime, should_stop: Callable[[], bool]) -> None:
         self._runtime = runtime
+        self._should_stop = should_stop
         self._cond = threading.Condition()
         self._retired: list[_Guest] = []
         self._wanted: tuple[Grants, int] | None = None
@@ -211,7 +214,7 @@ class _Preparer:
                 continue
             made: _Guest | BaseException
             try:
-                made = _Guest(self._runtime, *key, warm_ups=self._warm_ups)
+                made = _Guest(self._runtime, *key, self._should_stop, warm_ups=self._warm_ups)
                 self._warm_ups = _WARM_UPS
             except BaseException as exc:  # reported to the run that waits for it
                 made = exc
@@ -233,10 +236,10 @@ class WasmtimeSandbox(Sandbox):
 
     def __init__(self, wasm: Path | None = None) -> None:
         self._runtime = _Runtime.get(wasm)
-        self._preparer = _Preparer(self._runtime)
+        self._stop_reason: str | None = None
+        self._preparer = _Preparer(self._runtime, lambda: self._stop_reason is not None)
         self._current: _Guest | None = None
         self._limits: Limits | None = None
-        self._stop_reason: str | None = None
         self._running = threading.Event()
         self._deadline = 0.0
         self._watch = threading.Condition()

@@ -256,6 +256,28 @@ def test_interrupt_from_another_thread(sandbox, tools, assert_healthy):
     assert_healthy()
 
 
+def test_stopping_one_sandbox_leaves_another_running(sandbox, tools):
+    """The epoch that stops a program is shared by every sandbox in the process."""
+    import threading
+
+    from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
+
+    other = WasmtimeSandbox()
+    results = {}
+    busy = threading.Thread(target=lambda: results.setdefault("other", other.run(
+        "import time\nend = time.monotonic() + 1.5\nn = 0\nwhile time.monotonic() < end:\n    n += 1\n"
+        "print(n > 0)", tools)))
+    busy.start()
+    time.sleep(0.2)
+    stopped = sandbox.run("while True:\n    pass", tools, limits=Limits(timeout=0.3))
+    threading.Timer(0.2, sandbox.cancel).start()
+    interrupted = sandbox.run("while True:\n    pass", tools)
+    busy.join()
+    other.close()
+    assert stopped.error.type == "TimeoutError" and interrupted.error.type == "KeyboardInterrupt"
+    assert results["other"].error is None and results["other"].stdout == "True\n"
+
+
 # --- files --------------------------------------------------------------------------
 
 def test_input_files_are_read_only(sandbox, tools, tmp_path):
