@@ -400,6 +400,13 @@ class CodeActIopubWelcomeTests(jupyter_kernel_test.IopubWelcomeTests):
         cls.addClassCleanup(tmp.cleanup)
         cls.km = KernelManager(kernel_name=cls.kernel_name)
         cls.km.start_kernel(env=_environment(tmp.name, "http://127.0.0.1:9/v1"), cwd=tmp.name)
+        # The test asserts the welcome is the first message a new subscriber gets; wait until
+        # the kernel has finished starting, so nothing it prints while starting (seen once on
+        # a loaded machine: a stream message) can arrive first.
+        probe = cls.km.client()
+        probe.start_channels()
+        probe.wait_for_ready(timeout=60)
+        probe.stop_channels()
         cls.kc = cls.km.client()
 
 
