@@ -7,7 +7,8 @@ type and convert every value through Python objects on each call: about 50 us pe
 structs and writes the result the same way, and `run` reuses preallocated arguments:
 about 8 us per crossing. The field offsets come from wasmtime-py's own ctypes classes,
 never hard-coded, and wasmtime is pinned (pyproject.toml); tests/sandbox/test_fastcall.py
-checks for leaks.
+checks for leaks. Also here, because wasmtime-py does not wrap it: the per-store
+epoch-deadline callback that lets one sandbox stop its program without stopping others.
 
 Memory-ownership rules relied on
 --------------------------------
