@@ -90,14 +90,22 @@ def bench_sandbox(runs: int) -> None:
     smol_t: list[float] = []
     exec_t: list[float] = []
     peers = ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t))
-    for fn, _ in peers:  # warm up
+    def same_past() -> None:
+        """What every peer's timed run follows: a sandbox run, then waiting for its next instance.
+
+        So each runs after the same history (the other core just made an instance, this
+        one waited), as a kernel's run does, and nothing is made in the background during
+        any timed run.
+        """
+        box.run("", {})
         box.prepare()
+
+    for fn, _ in peers:  # warm up
+        same_past()
         fn()
     for _ in range(runs):
         for fn, out in peers:
-            # Before every timed run, of any peer: the sandbox's next instance is ready, as
-            # it is in a kernel, and nothing is being made in the background meanwhile.
-            box.prepare()
+            same_past()
             start = time.perf_counter()
             fn()
             out.append(time.perf_counter() - start)
