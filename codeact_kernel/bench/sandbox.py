@@ -1,8 +1,9 @@
 """`python -m codeact_kernel.bench sandbox`: the sandbox beside its peers.
 
 Every figure is a median over repeated runs, measured in one process beside its peers
-(smolagents' LocalPythonExecutor, the usual in-process CodeAct executor, and plain `exec`,
-the no-isolation floor), so ratios hold on a noisy machine where absolute times do not.
+(smolagents' LocalPythonExecutor, the usual in-process CodeAct executor; plain `exec`, the
+no-isolation floor; wasmtime-py's own host functions for `call_tool`; importing wasmtime-py
+for cold start), so ratios hold on a noisy machine where absolute times do not.
 
 Every sandbox run gets a new guest instance, which the sandbox makes on a background
 thread after the previous run, while a kernel's user reads the answer. Back to back, as
