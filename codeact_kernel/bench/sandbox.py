@@ -149,6 +149,7 @@ def bench_sandbox(runs: int) -> None:
     smol_t: list[float] = []
     exec_t: list[float] = []
     peers = ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t))
+
     def same_past() -> None:
         """What every peer's timed run follows: a sandbox run, then waiting for its next instance.
 

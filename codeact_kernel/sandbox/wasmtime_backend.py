@@ -274,7 +274,9 @@ class WasmtimeSandbox(Sandbox):
                 if guest is not None and guest.output_dir is not None and limits is not None:
                     if dir_size(guest.output_dir) > limits.output_files * limits.output_file_bytes:
                         self._stop("output-files")
-                interval = min(_WATCH_RUNNING, max(self._deadline - now, 0.001))
+                interval = _WATCH_RUNNING
+                if self._stop_reason is None:  # else it waits for the run to end (a tool may be busy)
+                    interval = min(interval, max(self._deadline - now, 0.001))
             with self._watch:
                 if not self._closed:
                     self._watch.wait(interval)
