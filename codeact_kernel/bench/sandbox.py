@@ -56,7 +56,21 @@ def _median(fn: Callable[[], object], runs: int, before: Callable[[], object] = 
     return statistics.median(times)
 
 
-def _standard_call_us(runs: int, n_calls: int) -> float:
+_ECHO = {"echo": lambda x: x}
+_N_CALLS = 1000
+
+
+def _per_call_us(median_seconds: Callable[[str, dict], float]) -> float:
+    """µs per `call_tool`: a loop of calls to `echo` less the same loop without them.
+
+    `median_seconds(program, tools)` is the median time of one way of running a program.
+    """
+    with_calls = median_seconds(f"for i in range({_N_CALLS}):\n    call_tool('echo', x=i)", _ECHO)
+    without = median_seconds(f"for i in range({_N_CALLS}):\n    pass", _ECHO)
+    return (with_calls - without) / _N_CALLS * 1e6
+
+
+def _standard_call_us(runs: int) -> float:
     """µs per `call_tool` through wasmtime-py's generic host functions, the path the sandbox avoids.
 
     The same guest, tool and host logic, each timed run in a fresh instance as the sandbox
@@ -81,7 +95,7 @@ def _standard_call_us(runs: int, n_calls: int) -> float:
     with linker.root() as root, root.add_instance(_TOOLS) as tools:
         tools.add_func("dispatch", dispatch)
 
-    def run(program: str) -> float:
+    def run(program: str, tools: dict) -> float:
         store = wasmtime.Store(runtime.engine)
         store.set_wasi(wasmtime.WasiConfig())
         store.set_epoch_deadline(2**62)
@@ -89,7 +103,7 @@ def _standard_call_us(runs: int, n_calls: int) -> float:
         func = instance.get_func(store, instance.get_export_index(store, "run", instance.get_export_index(
             store, _EXECUTOR)))
         assert func is not None
-        states.append(RunState({"echo": lambda x: x}, Limits(), Grants(), None))
+        states.append(RunState(tools, Limits(), Grants(), None))
         func(store, "pass")  # one warm-up run, as the sandbox's instances get
         func.post_return(store)
         start = time.perf_counter()
@@ -98,13 +112,7 @@ def _standard_call_us(runs: int, n_calls: int) -> float:
         func.post_return(store)
         return elapsed
 
-    with_calls = statistics.median(run(_loop(n_calls, "call_tool('echo', x=i)")) for _ in range(runs))
-    without = statistics.median(run(_loop(n_calls, "pass")) for _ in range(runs))
-    return (with_calls - without) / n_calls * 1e6
-
-
-def _loop(n: int, body: str) -> str:
-    return f"for i in range({n}):\n    {body}"
+    return _per_call_us(lambda program, tools: statistics.median(run(program, tools) for _ in range(runs)))
 
 
 def _call_tool_exec(tools: dict) -> Callable[..., object]:
@@ -138,11 +146,6 @@ def bench_sandbox(runs: int) -> None:
         smol.state["__name__"] = "__main__"
         smol(orders.PROGRAM)
 
-    n_calls = 1000
-    echo = {"echo": lambda x: x}
-    loop_calls = _loop(n_calls, "call_tool('echo', x=i)")
-    loop_only = _loop(n_calls, "pass")
-
     # Interleave the three executors so a machine that speeds up or slows down mid-run
     # affects them alike.
     sandbox_t: list[float] = []
@@ -175,12 +178,10 @@ def bench_sandbox(runs: int) -> None:
     ratio = statistics.median(a / b for a, b in zip(sandbox_t, smol_t))
     floor_ratio = statistics.median(a / b for a, b in zip(sandbox_t, exec_t))
     empty = _median(lambda: box.run("", {}), runs, box.prepare)
-    with_calls = _median(lambda: box.run(loop_calls, echo), runs, box.prepare)
-    without = _median(lambda: box.run(loop_only, echo), runs, box.prepare)
     # Making the next instance: what a run waits for when it follows the last at once.
     making = _median(box.prepare, runs, lambda: box.run("", {}))
-    call_us = (with_calls - without) / n_calls * 1e6
-    standard_us = _standard_call_us(runs, n_calls)
+    call_us = _per_call_us(lambda program, tools: _median(lambda: box.run(program, tools), runs, box.prepare))
+    standard_us = _standard_call_us(runs)
 
     cold_inside, cold_spawn, runtime_import = [], [], []
     for _ in range(runs):  # alternately, so both see the same machine
