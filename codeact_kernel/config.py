@@ -16,6 +16,7 @@ from .sandbox.base import Grants, Limits
 
 APPROVAL_POLICIES = ("ask", "auto", "reject", "recorded")
 SANDBOXES = ("auto", "hyperlight", "wasmtime")
+SANDBOX_PROCESSES = ("inline", "worker")
 DEFAULT_MODEL = "gpt-4o-mini"
 
 ENVIRONMENT = {
@@ -24,6 +25,7 @@ ENVIRONMENT = {
     "CODEACT_MODEL": f"model name (default {DEFAULT_MODEL}), replay:TRANSCRIPT or local:MODEL.gguf",
     "CODEACT_APPROVAL": "ask (default), auto, reject or recorded",
     "CODEACT_SANDBOX": "auto (default), hyperlight or wasmtime",
+    "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
 }
@@ -39,6 +41,7 @@ class Config:
     model_timeout: float = 120.0
     approval: str = "ask"
     sandbox: str = "auto"
+    sandbox_process: str = "inline"
     timeout: float = 30.0
     memory_mb: int = 512
     max_repairs: int = 2
@@ -56,6 +59,9 @@ class Config:
             raise ConfigError(f"approval must be one of {', '.join(APPROVAL_POLICIES)}, not {self.approval!r}")
         if self.sandbox not in SANDBOXES:
             raise ConfigError(f"sandbox must be one of {', '.join(SANDBOXES)}, not {self.sandbox!r}")
+        if self.sandbox_process not in SANDBOX_PROCESSES:
+            raise ConfigError(f"the sandbox process must be one of {', '.join(SANDBOX_PROCESSES)}, "
+                              f"not {self.sandbox_process!r}")
         if not self.timeout > 0:
             raise ConfigError(f"the timeout must be a positive number of seconds, not {self.timeout!r}")
         if not self.result_name.isidentifier():
@@ -74,6 +80,8 @@ class Config:
             changes["approval"] = environ["CODEACT_APPROVAL"].strip().lower()
         if environ.get("CODEACT_SANDBOX"):
             changes["sandbox"] = environ["CODEACT_SANDBOX"].strip().lower()
+        if environ.get("CODEACT_SANDBOX_PROCESS"):
+            changes["sandbox_process"] = environ["CODEACT_SANDBOX_PROCESS"].strip().lower()
         if environ.get("CODEACT_TRANSCRIPT"):
             changes["transcript"] = Path(environ["CODEACT_TRANSCRIPT"]).expanduser()
         if environ.get("CODEACT_TIMEOUT"):

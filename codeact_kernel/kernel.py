@@ -25,7 +25,7 @@ from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
 from . import __version__, approval
-from .config import APPROVAL_POLICIES, SANDBOXES, Config
+from .config import APPROVAL_POLICIES, SANDBOX_PROCESSES, SANDBOXES, Config
 from .errors import CodeActError, ConfigError, ModelError
 from .magics import CodeActMagics
 from .model import Reply, Turn, build_messages, codeact_instructions, complete, extract_program
@@ -74,6 +74,9 @@ class CodeActKernel(IPythonKernel):
                                help="ask, auto or reject (CODEACT_APPROVAL).").tag(config=True)
     sandbox = CaselessStrEnum(SANDBOXES, None, allow_none=True,
                               help="auto, hyperlight or wasmtime (CODEACT_SANDBOX).").tag(config=True)
+    sandbox_process = CaselessStrEnum(SANDBOX_PROCESSES, None, allow_none=True,
+                                      help="inline or worker: where wasmtime runs programs "
+                                           "(CODEACT_SANDBOX_PROCESS).").tag(config=True)
     timeout = Float(None, allow_none=True, help="Seconds a program may run (CODEACT_TIMEOUT).").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -97,7 +100,7 @@ class CodeActKernel(IPythonKernel):
 
     def _initial_config(self) -> Config:
         traits = {"model": self.model, "base_url": self.base_url, "approval": self.approval,
-                  "sandbox": self.sandbox, "timeout": self.timeout}
+                  "sandbox": self.sandbox, "sandbox_process": self.sandbox_process, "timeout": self.timeout}
         return Config(**{k: v for k, v in traits.items() if v is not None}).with_env()
 
     # -- routing cells -------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOXES, parse_seconds
+from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOX_PROCESSES, SANDBOXES, parse_seconds
 from .errors import ConfigError
 from .sandbox.network import Rule
 from .session import Session
@@ -28,7 +28,7 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
   %model [NAME] [--base-url URL] [--timeout S]   (or: %model replay TRANSCRIPT, %model local MODEL.gguf)
   %approval [ask|auto|reject|recorded]
   %transcript [PATH]    where every turn is recorded
-  %sandbox [backend auto|hyperlight|wasmtime | timeout S | memory MB |
+  %sandbox [backend auto|hyperlight|wasmtime | process inline|worker | timeout S | memory MB |
             allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
   %history, %forget     the conversation the model remembers, and clearing it
@@ -126,6 +126,8 @@ class CodeActMagics(Magics):
         config = self.session.config
         if what == "backend" and len(rest) == 1 and rest[0] in SANDBOXES:
             self._set(sandbox=rest[0])
+        elif what == "process" and len(rest) == 1 and rest[0] in SANDBOX_PROCESSES:
+            self._set(sandbox_process=rest[0])
         elif what == "timeout" and len(rest) == 1:
             self._set(timeout=parse_seconds(rest[0], "%sandbox timeout"))
         elif what == "memory" and len(rest) == 1 and rest[0].isdigit():
@@ -165,6 +167,8 @@ class CodeActMagics(Magics):
                             for d, m in c.allowed_domains.items()) or "none (no network)"
         return "\n".join([
             f"backend   {backend}",
+            f"process   {c.sandbox_process}" + (" (Hyperlight always runs in a worker process)"
+                                                 if c.sandbox_process == "inline" else ""),
             f"limits    timeout {c.timeout:g} s, memory {c.memory_mb} MB",
             f"/input    {c.input_dir or 'not mounted'} (read-only)",
             f"/output   {'on: files come back to the notebook' if c.output else 'off'}",

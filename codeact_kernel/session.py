@@ -22,7 +22,7 @@ class Session:
     registry: Registry = field(default_factory=lambda: REGISTRY)
     history: list[Turn] = field(default_factory=list)
     _choice: Choice | None = None
-    _choice_for: str | None = None
+    _choice_for: tuple[str, str] | None = None
     announced: bool = False
     _replay: Replay | None = None
     local: LocalServer | None = None
@@ -46,10 +46,11 @@ class Session:
 
     def sandbox(self) -> Choice:
         """The sandbox for the configured backend, created (and probed) on first use."""
-        if self._choice is None or self._choice_for != self.config.sandbox:
+        wanted = (self.config.sandbox, self.config.sandbox_process)
+        if self._choice is None or self._choice_for != wanted:
             self.close_sandbox()
-            self._choice = choose(self.config.sandbox)
-            self._choice_for = self.config.sandbox
+            self._choice = choose(*wanted)
+            self._choice_for = wanted
             self.announced = False
         return self._choice
 

@@ -8,8 +8,12 @@ spliced into source. Every crossing goes through one registered host function,
 tools, output, errors, results and HTTP behave the same on both.
 
 Differences, because of what hyperlight-sandbox 0.8.0 offers:
-- the timeout is not enforced: its Python API cannot interrupt a running guest (a loop
-  runs until it ends); the memory cap is the VM heap (`heap_size`);
+- its Python API cannot interrupt a running guest, so the kernel runs this backend in a
+  worker process (`worker.py`) that it kills at the deadline;
+- the memory cap is the VM: `heap_size` is the memory limit, and the VM's physical memory
+  (`stack_size`, which Hyperlight uses as its scratch region) is that plus what the guest
+  itself needs (measured: about 70 MB for the packaged Python guest; less than 67 MB of
+  scratch is refused outright);
 - stdlib modules missing from the packaged guest fail with an ImportError naming the
   wasmtime backend, which has them;
 - fresh state per run comes from restoring a snapshot taken after a warm-up run.
@@ -29,6 +33,8 @@ from .host import RunState, collect_outputs, make_output_dir, remove_output_dir
 from .network import parse_rules
 
 _BOOTSTRAP = guest_build.GUEST_SOURCE
+# Scratch memory beyond the limit: what the guest's runtime uses before a program allocates.
+_GUEST_OVERHEAD_MB = 96
 
 
 class HostRefusal(Exception):
@@ -44,7 +50,8 @@ class _VM:
         self.grants = grants
         self.memory_mb = memory_mb
         self.output_dir = make_output_dir() if grants.output else None
-        kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi"}
+        kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi",
+                                  "stack_size": f"{memory_mb + _GUEST_OVERHEAD_MB}Mi"}
         if grants.input_dir is not None:
             kwargs["input_dir"] = str(grants.input_dir)
         if self.output_dir is not None:
@@ -68,11 +75,19 @@ class _VM:
         remove_output_dir(self.output_dir)
 
 
+def _trap_error(text: str) -> GuestError:
+    """What a VM that stopped abnormally means for the program."""
+    if "Out of physical memory" in text or "MallocFailed" in text:
+        return GuestError("MemoryError", "the program ran out of guest memory")
+    return GuestError("SandboxTrap", text.splitlines()[0] if text else "the guest trapped")
+
+
 class HyperlightSandbox(Sandbox):
     """Runs programs in Hyperlight's packaged Python guest inside a micro-VM."""
 
     name = "hyperlight"
     streams_output = True
+    _make_state = RunState  # the worker process forwards every request to the kernel instead
 
     def __init__(self) -> None:
         self._vm: _VM | None = None
@@ -108,27 +123,39 @@ class HyperlightSandbox(Sandbox):
     ) -> RunResult:
         return self._owner.submit(self._run, program, tools, limits, grants, on_output).result()
 
+    def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
+        """Boot the VM for these grants and take its warm snapshot, so the next run starts at once."""
+        self._owner.submit(self._warm, grants, limits).result()
+
+    def _warm(self, grants: Grants, limits: Limits) -> _VM:
+        try:
+            vm = self._take(grants, limits)
+        except RuntimeError as exc:
+            raise SandboxError(f"Hyperlight could not make a VM: {exc}") from None
+        if vm.warm:
+            return vm
+        self._handler = lambda name, _p: (True, "pass") if name == "codeact.program" else (True, "null")
+        failure = None
+        try:
+            vm.vm.run(vm.source)
+            vm.snapshot = vm.vm.snapshot()
+        except RuntimeError as exc:
+            failure = str(exc)  # not the exception: its traceback holds the VM
+        finally:
+            self._handler = None
+        if failure is not None:
+            del vm
+            self._drop()
+            raise SandboxError(f"Hyperlight could not run the guest: {failure}")
+        vm.warm = True
+        return vm
+
     def _run(self, program: str, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
              on_output: OutputCallback | None) -> RunResult:
         """The run itself, on the thread that owns the native sandbox."""
-        vm = self._take(grants, limits)
-        if not vm.warm:
-            self._handler = lambda name, _p: (True, "pass") if name == "codeact.program" else (True, "null")
-            failure = None
-            try:
-                vm.vm.run(vm.source)
-                vm.snapshot = vm.vm.snapshot()
-            except RuntimeError as exc:
-                failure = str(exc)  # not the exception: its traceback holds the VM
-            finally:
-                self._handler = None
-            if failure is not None:
-                del vm
-                self._drop()
-                raise SandboxError(f"Hyperlight could not run the guest: {failure}")
-            vm.warm = True
+        vm = self._warm(grants, limits)
         vm.vm.restore(vm.snapshot)
-        state = RunState(tools, limits, grants, on_output)
+        state = self._make_state(tools, limits, grants, on_output)
 
         def handler(name: str, payload: str) -> tuple[bool, str]:
             if name == "codeact.program":
@@ -142,7 +169,7 @@ class HyperlightSandbox(Sandbox):
         except RuntimeError as exc:
             self._drop()  # a failed VM is rebuilt for the next run
             outcome = None
-            state.error = state.error or GuestError("SandboxTrap", str(exc).splitlines()[0])
+            state.error = state.error or _trap_error(str(exc))
         finally:
             self._handler = None
         result = state.result(time.perf_counter() - start)

@@ -16,6 +16,7 @@ from ..errors import SandboxError, SandboxUnavailable
 from .base import Sandbox
 
 BACKENDS = ("auto", "hyperlight", "wasmtime")
+PROCESSES = ("inline", "worker")
 PROBE_TIMEOUT = 20.0
 
 _PROBE_PROGRAM = """
@@ -97,22 +98,30 @@ class Choice:
     reason: str
 
 
-def choose(requested: str | None = None) -> Choice:
-    """Make the sandbox CODEACT_SANDBOX (or `requested`) asks for; `auto` falls back."""
+def choose(requested: str | None = None, process: str = "inline") -> Choice:
+    """Make the sandbox CODEACT_SANDBOX (or `requested`) asks for; `auto` falls back.
+
+    Hyperlight always runs in a worker process (the only way to stop a runaway program
+    there); wasmtime runs in the kernel's process unless `process` is "worker".
+    """
     kind = (requested or os.environ.get("CODEACT_SANDBOX") or "auto").strip().lower()
     if kind not in BACKENDS:
         raise SandboxError(f"unknown sandbox {kind!r}: choose one of {', '.join(BACKENDS)}")
+    if process not in PROCESSES:
+        raise SandboxError(f"unknown sandbox process {process!r}: choose one of {', '.join(PROCESSES)}")
+    from .worker import WorkerSandbox
+
     if kind in ("auto", "hyperlight"):
         probe = cached_probe()
         if probe.ok:
-            from .hyperlight_backend import HyperlightSandbox
-
-            return Choice(HyperlightSandbox(), kind, probe.reason)
+            return Choice(WorkerSandbox("hyperlight"), kind, f"{probe.reason}; it runs in a worker process")
         if kind == "hyperlight":
             raise SandboxUnavailable("hyperlight", probe.reason)
         reason = f"Hyperlight is unavailable ({probe.reason}), so programs run in the wasmtime fallback"
     else:
         reason = "wasmtime was requested (CODEACT_SANDBOX=wasmtime)"
+    if process == "worker":
+        return Choice(WorkerSandbox("wasmtime"), kind, f"{reason}, in a worker process")
     from .wasmtime_backend import WasmtimeSandbox
 
     return Choice(WasmtimeSandbox(), kind, reason)

@@ -236,6 +236,7 @@ class WasmtimeSandbox(Sandbox):
 
     name = "wasmtime"
     streams_output = True
+    _make_state = RunState  # the worker process forwards every request to the kernel instead
 
     def __init__(self, wasm: Path | None = None) -> None:
         self._runtime = _Runtime.get(wasm)
@@ -300,7 +301,7 @@ class WasmtimeSandbox(Sandbox):
         on_output: OutputCallback | None = None,
     ) -> RunResult:
         guest = self._preparer.take(grants, limits.memory_mb)
-        state = RunState(tools, limits, grants, on_output)
+        state = self._make_state(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
         self._stop_reason = None
