@@ -1,20 +1,98 @@
-"""Shared fixtures: a real sandbox, real tools, a real HTTP server on 127.0.0.1."""
+"""Shared fixtures: real sandboxes, real tools, a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import http.server
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from codeact_kernel.sandbox.base import RunResult
-from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
+from codeact_kernel.sandbox.base import RunResult, Sandbox
+
+BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight")
+
+
+def _available(backend: str) -> None:
+    """Skip (or, where CODEACT_SANDBOX=hyperlight demands it, fail) a backend that cannot run here.
+
+    CI's Hyperlight step sets CODEACT_SANDBOX=hyperlight in an emulated VM where Hyperlight
+    boots: there only the Hyperlight backend is tested, and a probe that fails is a failure.
+    """
+    only = os.environ.get("CODEACT_SANDBOX", "").strip().lower()
+    if only == "hyperlight" and backend != "hyperlight":
+        pytest.skip("CODEACT_SANDBOX=hyperlight: this run tests the Hyperlight backend only")
+    if backend == "hyperlight":
+        from codeact_kernel.sandbox.selection import cached_probe
+
+        probe = cached_probe()
+        if not probe.ok:
+            if only == "hyperlight":
+                pytest.fail(f"CODEACT_SANDBOX=hyperlight, but Hyperlight cannot boot: {probe.reason}")
+            pytest.skip(f"Hyperlight cannot boot here: {probe.reason}")
+
+
+def _make(backend: str) -> Sandbox:
+    if backend == "wasmtime":
+        from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
+
+        return WasmtimeSandbox()
+    from codeact_kernel.sandbox.worker import WorkerSandbox
+
+    return WorkerSandbox(backend.removesuffix("-worker"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn: wasmtime in this process, wasmtime in a worker, Hyperlight."""
+    _available(request.param)
+    return request.param
+
+
+_shared: dict[str, Sandbox] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_shared_sandboxes() -> Iterator[None]:
+    yield
+    while _shared:
+        _shared.popitem()[1].close()
+
+
+@pytest.fixture
+def sandbox(backend) -> Sandbox:
+    """One sandbox per backend, shared by the session's tests (as a kernel shares its sandbox)."""
+    if backend not in _shared:
+        _shared[backend] = _make(backend)
+    return _shared[backend]
+
+
+@pytest.fixture
+def new_sandbox(backend) -> Iterator[Callable[[], Sandbox]]:
+    """Make further sandboxes of the same backend; all are closed after the test."""
+    made: list[Sandbox] = []
+
+    def make() -> Sandbox:
+        made.append(_make(backend))
+        return made[-1]
+
+    yield make
+    for box in made:
+        box.close()
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[WasmtimeSandbox]:
-    box = WasmtimeSandbox()
+def hyperlight_available() -> None:
+    """Skip where Hyperlight cannot boot (with the probe's reason)."""
+    _available("hyperlight")
+
+
+@pytest.fixture(scope="session")
+def wasmtime_sandbox() -> Iterator[Sandbox]:
+    """The wasmtime backend in this process, for what only it does."""
+    _available("wasmtime")
+    box = _make("wasmtime")
     yield box
     box.close()
 

@@ -497,3 +497,43 @@ def test_which_cells_are_magics(cell, is_magic):
     from codeact_kernel.kernel import CodeActKernel
 
     assert CodeActKernel._is_magic(cell) is is_magic
+
+
+# --- the same session on each sandbox backend -------------------------------------------
+
+BACKEND_ENV = {
+    "wasmtime": {"CODEACT_SANDBOX": "wasmtime"},
+    "wasmtime-worker": {"CODEACT_SANDBOX": "wasmtime", "CODEACT_SANDBOX_PROCESS": "worker"},
+    "hyperlight": {"CODEACT_SANDBOX": "hyperlight"},
+}
+
+
+def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel):
+    """Approve, a runaway stopped at its deadline and repaired, an interrupt: on every backend."""
+    fe = start_kernel(kernel_env(openai_server, **BACKEND_ENV[backend]))
+    assert fe.execute(TOOLS_CELL).status == "ok"
+    openai_server.enqueue(WEATHER)
+    cell = fe.execute("Compare Seattle and Amsterdam.", on_message=clicking(approve), allow_stdin=True,
+                      timeout=300)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "Seattle 12.5\nAmsterdam 9.0\n"
+    assert f"sandbox: **{backend.removesuffix('-worker')}**" in cell.markdown()
+
+    fe.execute("%approval auto")
+    fe.execute("%sandbox timeout 1")
+    openai_server.enqueue(program("while True:\n    pass"))
+    openai_server.enqueue(program("print('fixed')"))
+    cell = fe.execute("Loop for ever.", timeout=300)
+    assert cell.status == "ok", cell.error()
+    assert "The program failed (TimeoutError)" in cell.markdown() and cell.stdout() == "fixed\n"
+
+    fe.execute("%sandbox timeout 30")
+    fe.execute("%%python\nkeep_me = 'still here'")
+    openai_server.enqueue(program("print('started', flush=True)\nwhile True:\n    pass"))
+    on_message, sent = _interrupt_when(lambda m: m["msg_type"] == "stream")
+    cell = fe.execute("go", on_message=on_message, timeout=300)
+    assert sent and cell.status == "error" and cell.reply["content"]["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - sent[0] < 5.0
+    assert fe.execute("%%python\nprint(keep_me)").stdout() == "still here\n"
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Seattle')['temperature_c'])"))
+    assert fe.execute("Seattle?", timeout=300).stdout() == "12.5\n"

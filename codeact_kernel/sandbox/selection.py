@@ -17,7 +17,8 @@ from .base import Sandbox
 
 BACKENDS = ("auto", "hyperlight", "wasmtime")
 PROCESSES = ("inline", "worker")
-PROBE_TIMEOUT = 20.0
+# Seconds; an emulated VM (CI's Hyperlight step) needs longer than real hardware.
+PROBE_TIMEOUT = float(os.environ.get("CODEACT_PROBE_TIMEOUT", "20"))
 
 _PROBE_PROGRAM = """
 import sys

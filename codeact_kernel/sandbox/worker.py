@@ -17,6 +17,7 @@ unpickles what a process running model code wrote).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import pickle
 import select
@@ -48,8 +49,8 @@ _NAME_LENGTH = struct.Struct(">I")
 # and the caches; never the API key or anything else the user exported.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "VIRTUAL_ENV",
               "XDG_CACHE_HOME", "CODEACT_CACHE_DIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
-# A backend that stops its own programs at the deadline (wasmtime) is killed only if it
-# has not, this long after; one that cannot (Hyperlight) is killed at the deadline.
+# The kernel kills the worker at the deadline; a backend that can stop its own programs
+# (wasmtime) is given this much longer, so its own stop is only a backstop.
 _BACKSTOP = 1.0
 
 
@@ -155,7 +156,6 @@ class WorkerSandbox(Sandbox):
     def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
         self.name = backend
         self._backend = backend
-        self._self_stopping = backend == "wasmtime"
         self._run_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._running: _Child | None = None
@@ -241,7 +241,7 @@ class WorkerSandbox(Sandbox):
                 self._stop_reason = None
                 self._running = child
             start = time.perf_counter()
-            deadline = time.monotonic() + limits.timeout + (_BACKSTOP if self._self_stopping else 0.0)
+            deadline = time.monotonic() + limits.timeout
             try:
                 report = self._serve(child, state, program, limits, grants, deadline)
             finally:
@@ -266,7 +266,8 @@ class WorkerSandbox(Sandbox):
         """Answer the child's requests until it reports; None if it was stopped or died."""
         link = child.link
         try:
-            link.send(_RUN, pickle.dumps((program, limits, grants)))
+            backstop = dataclasses.replace(limits, timeout=limits.timeout + _BACKSTOP)
+            link.send(_RUN, pickle.dumps((program, backstop, grants)))
             while True:
                 frame = link.recv(deadline)
                 if frame is None:

@@ -15,22 +15,22 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def test_many_crossings_do_not_leak(sandbox, tools):
+def test_many_crossings_do_not_leak(wasmtime_sandbox, tools):
     program = ("for i in range(50):\n    call_tool('echo', 'x' * 1000, i=i)\n"
                "try:\n    call_tool('fail', 'boom')\nexcept ToolError:\n    pass\nprint('y' * 2000)")
     limits = Limits(tool_calls=100)
     for _ in range(50):  # warm up allocator pools and caches
-        sandbox.run(program, tools, limits=limits)
+        wasmtime_sandbox.run(program, tools, limits=limits)
     before = _rss_mb()
     for _ in range(400):  # 20,000 successful and 400 failed tool calls, 400 outputs
-        result = sandbox.run(program, tools, limits=limits)
+        result = wasmtime_sandbox.run(program, tools, limits=limits)
     assert result.ok and len(result.stdout) == 2001
     assert _rss_mb() - before < 20, "memory grows with crossings"
 
 
-def test_non_ascii_and_large_payloads_cross_intact(sandbox, tools):
+def test_non_ascii_and_large_payloads_cross_intact(wasmtime_sandbox, tools):
     text = "héllo 🌍 " + "∑" * 100_000
-    result = sandbox.run(f"r = call_tool('echo', {text!r})\nprint(len(r['args'][0]), r['args'][0][:8])", tools)
+    result = wasmtime_sandbox.run(f"r = call_tool('echo', {text!r})\nprint(len(r['args'][0]), r['args'][0][:8])", tools)
     assert result.stdout == f"{len(text)} {text[:8]}\n"
 
 

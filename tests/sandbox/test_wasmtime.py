@@ -1,152 +1,26 @@
-"""The wasmtime backend, through the public Sandbox interface: what a program can and cannot do."""
+"""What only the wasmtime backend does: the fuller guest's standard library, its start-up limits."""
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 
-from codeact_kernel.sandbox.base import Grants, Limits
+from codeact_kernel.sandbox.base import Limits
 
 STDLIB = ("json math re datetime statistics collections itertools functools heapq bisect string "
           "textwrap decimal fractions random dataclasses typing enum csv io base64 hashlib time "
           "operator copy pprint uuid").split()
 
 
-def test_program_output_and_tool_calls(sandbox, tools):
-    seen = []
-    result = sandbox.run(
-        "w = call_tool('weather', 'Seattle')\nprint(w['city'], w['temperature'])",
-        tools, on_output=lambda stream, text: seen.append((stream, text)),
-    )
-    assert result.ok and result.stdout == "Seattle 21.5\n"
-    assert seen == [("stdout", "Seattle 21.5\n")]
-    [call] = result.tool_calls
-    assert (call.name, call.args, call.kwargs, call.ok) == ("weather", ["Seattle"], {}, True)
-    assert call.duration >= 0 and result.duration > 0
 
-
-def test_output_streams_while_the_program_runs(sandbox, tools):
-    stamps = []
-    program = "import time\nprint('first', flush=True)\ntime.sleep(0.3)\nprint('second')"
-    start = time.monotonic()
-    sandbox.run(program, tools, on_output=lambda s, t: stamps.append((t, time.monotonic() - start)))
-    assert [t for t, _ in stamps] == ["first\n", "second\n"]
-    assert stamps[1][1] - stamps[0][1] >= 0.25
-
-
-def test_positional_and_keyword_arguments(sandbox, tools):
-    result = sandbox.run("print(call_tool('echo', 1, [2], x={'y': None}))", tools)
-    assert result.stdout == "{'args': [1, [2]], 'kwargs': {'x': {'y': None}}}\n"
-
-
-def test_values_json_cannot_carry(sandbox, tools):
-    tools["stamp"] = lambda: {"when": __import__("datetime").date(2026, 11, 21), "tags": {"a"}}
-    tools["opaque"] = lambda: object()
-    result = sandbox.run(
-        "print(call_tool('echo', (1, 2)))\n"
-        "print(call_tool('stamp'))\n"
-        "try:\n    call_tool('echo', {1, 2})\nexcept TypeError as e:\n    print('TypeError', 'JSON' in str(e))\n"
-        "try:\n    call_tool('opaque')\nexcept ToolError as e:\n    print('ToolError', e)\n",
-        tools,
-    )
-    lines = result.stdout.splitlines()
-    assert lines[0] == "{'args': [[1, 2]], 'kwargs': {}}"
-    assert lines[1] == "{'when': '2026-11-21', 'tags': ['a']}"
-    assert lines[2] == "TypeError True"
-    assert lines[3].startswith("ToolError opaque: TypeError: a value of type object cannot be sent")
-
-
-def test_a_tool_that_raises_is_catchable_and_named(sandbox, tools, assert_healthy):
-    result = sandbox.run(
-        "try:\n    call_tool('fail', 'no such city')\nexcept ToolError as e:\n    print('caught:', e)\n"
-        "call_tool('fail', 'again')", tools)
-    assert result.stdout == "caught: fail: ValueError: no such city\n"
-    assert result.error.type == "ToolError"
-    assert "fail: ValueError: again" in result.error.message
-    assert 'File "<program>", line 5' in result.error.traceback
-    assert [c.ok for c in result.tool_calls] == [False, False]
-    assert_healthy()
-
-
-def test_unknown_tool_lists_the_available_ones(sandbox, tools):
-    result = sandbox.run("call_tool('wether', 'Paris')", tools)
-    assert result.error.type == "ToolError"
-    assert "unknown tool 'wether'; available tools: add, echo, fail, weather" in result.error.message
-
-
-def test_wrong_arguments_reach_the_program_as_a_tool_error(sandbox, tools, assert_healthy):
-    result = sandbox.run("call_tool('weather', 'Paris', 'F', 'extra')", tools)
-    assert result.error.type == "ToolError"
-    assert "weather: TypeError" in result.error.message and "positional" in result.error.message
-    result = sandbox.run("call_tool(42)", tools)
-    assert result.error.type == "TypeError"
-    assert_healthy()
-
-
-def test_uncaught_exception_has_the_guest_traceback(sandbox, tools):
-    result = sandbox.run("x = 1\n\ndef f():\n    return 1 / 0\n\nf()", tools)
-    assert not result.ok
-    assert (result.error.type, result.error.message) == ("ZeroDivisionError", "division by zero")
-    assert 'File "<program>", line 6, in <module>' in result.error.traceback
-    assert 'File "<program>", line 4, in f' in result.error.traceback
-    assert "executor" not in result.error.traceback
-
-
-def test_result_value_comes_back(sandbox, tools):
-    result = sandbox.run("set_result({'total': 334.15, 'rows': [1, 2]})", tools)
-    assert result.has_value and result.value == {"total": 334.15, "rows": [1, 2]}
-    assert not sandbox.run("pass", tools).has_value
-
-
-@pytest.mark.parametrize("tamper", [
-    "import json\njson.dumps = None",
-    "import builtins\nbuiltins.len = None",
-    "import sys\nsys.modules['json'] = None",
-])
-def test_each_run_starts_fresh(sandbox, tools, tamper):
-    sandbox.run(tamper + "\nleaked = 1", tools)
-    result = sandbox.run("import json\nprint(json.dumps([len('ab')]), 'leaked' in globals())", tools)
-    assert result.stdout == "[2] False\n"
-
-
-@pytest.mark.parametrize("plant", [
-    # a spy on call_tool, through the executor's globals
-    "g = call_tool.__globals__\nsend = g['_host']\n"
-    "g['_host'] = lambda name, payload: (g.setdefault('SEEN', []).append(payload), send(name, payload))[1]",
-    # a module attribute where no watcher of modules would look
-    "import sys\nsys.modules['executor'].SEEN = ['planted']",
-])
-def test_a_program_cannot_watch_the_next_one(sandbox, tools, plant):
-    """Every run gets an instance no program has run in: nothing planted survives."""
-    assert sandbox.run(plant, tools).ok
-    assert sandbox.run("call_tool('echo', secret='s3cret')", tools).ok
-    result = sandbox.run("print(call_tool.__globals__.get('SEEN'))", tools)
-    assert result.stdout == "None\n"
-
-
-def test_a_closed_sandbox_refuses_to_run(tools):
-    from codeact_kernel.errors import SandboxError
-    from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
-
-    box = WasmtimeSandbox()
-    assert box.run("print(call_tool('add', 1, 2))", tools).stdout == "3\n"
-    box.close()
-    with pytest.raises(SandboxError, match="closed"):
-        box.run("pass", tools)
-
-
-def test_a_memory_limit_too_small_to_start_is_a_clear_error(sandbox, tools, assert_healthy):
+def test_a_memory_limit_too_small_to_start_is_a_clear_error(wasmtime_sandbox, tools):
     from codeact_kernel.errors import SandboxError
 
     with pytest.raises(SandboxError, match="memory limit of 1 MB is too small"):
-        sandbox.run("print(1)", tools, limits=Limits(memory_mb=1))
-    assert_healthy()
+        wasmtime_sandbox.run("print(1)", tools, limits=Limits(memory_mb=1))
+    assert wasmtime_sandbox.run("print(call_tool('add', 2, 3))", tools).stdout == "5\n"
 
 
-def test_the_stdlib_models_use_imports_and_works(sandbox, tools):
+def test_the_stdlib_models_use_imports_and_works(wasmtime_sandbox, tools):
     program = "import " + ", ".join(STDLIB) + "\n" + (
         "print(statistics.mean([1, 2, 3]), heapq.nlargest(1, [3, 9, 2]), string.ascii_lowercase[:3],\n"
         "      textwrap.shorten('a b c d e f', 5), datetime.date(2026, 1, 2).isoformat(),\n"
@@ -154,171 +28,8 @@ def test_the_stdlib_models_use_imports_and_works(sandbox, tools):
         "      hashlib.sha256(b'x').hexdigest()[:8], base64.b64encode(b'hi').decode())\n"
         "buf = io.StringIO(); csv.writer(buf).writerow([1, 'a']); print(buf.getvalue().strip())\n"
     )
-    result = sandbox.run(program, tools)
+    result = wasmtime_sandbox.run(program, tools)
     assert result.ok, result.error
     assert result.stdout == (
         "2 [9] abc [...] 2026-01-02 2.10 1 36 2d711642 aGk=\n1,a\n"
     )
-
-
-# --- hostile programs: each contained, the host alive, the next run correct -----------
-
-def test_host_files_are_invisible(sandbox, tools, assert_healthy):
-    for path in ("/etc/passwd", os.path.expanduser("~/.bashrc"), str(Path(__file__))):
-        result = sandbox.run(f"print(open({path!r}).read())", tools)
-        assert result.error.type == "FileNotFoundError", path
-    result = sandbox.run("import os\nprint(os.listdir('/'))", tools)
-    assert result.error is not None
-    assert_healthy()
-
-
-def test_no_host_environment(sandbox, tools, monkeypatch, assert_healthy):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-value")
-    result = sandbox.run("import os\nprint(dict(os.environ))\nprint(os.getenv('OPENAI_API_KEY'))", tools)
-    assert result.stdout == "{}\nNone\n"
-    assert_healthy()
-
-
-def test_no_sockets_no_processes_no_ctypes(sandbox, tools, http_server, assert_healthy):
-    port = int(http_server.rsplit(":", 1)[1])
-    for program in (
-        f"import socket\ns = socket.create_connection(('127.0.0.1', {port}))",
-        f"import urllib.request\nurllib.request.urlopen('{http_server}/x')",
-        "import subprocess\nsubprocess.run(['id'])",
-        "import os\nos.system('id')",
-        "import ctypes\nctypes.CDLL(None)",
-    ):
-        result = sandbox.run(program, tools)
-        assert result.error is not None, program
-        assert result.error.type in ("ModuleNotFoundError", "AttributeError", "OSError"), result.error
-    assert_healthy()
-
-
-def test_infinite_loop_is_stopped_at_the_deadline(sandbox, tools, assert_healthy):
-    start = time.monotonic()
-    result = sandbox.run("while True:\n    pass", tools, limits=Limits(timeout=0.5))
-    elapsed = time.monotonic() - start
-    assert result.error.type == "TimeoutError"
-    assert elapsed < 0.5 + 1.0
-    assert_healthy()
-
-
-def test_allocation_bomb_is_a_memory_error(sandbox, tools, assert_healthy):
-    result = sandbox.run("x = bytearray(1024**3)", tools, limits=Limits(memory_mb=128))
-    assert result.error.type == "MemoryError"
-    result = sandbox.run("x = []\nwhile True:\n    x.append('y' * 10**6)", tools, limits=Limits(memory_mb=128))
-    assert result.error.type == "MemoryError"
-    assert_healthy()
-
-
-def test_deep_recursion_is_a_recursion_error(sandbox, tools, assert_healthy):
-    result = sandbox.run("def f(n):\n    return f(n + 1)\nf(0)", tools)
-    assert result.error.type == "RecursionError"
-    assert_healthy()
-
-
-def test_output_flood_is_truncated_with_a_notice(sandbox, tools, assert_healthy):
-    result = sandbox.run("import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1_000_000)", tools,
-                         limits=Limits(output_bytes=100_000))
-    assert result.ok
-    assert len(result.stdout) == 100_000
-    assert "output truncated" in result.stderr
-    both = sandbox.run("import sys\nfor _ in range(50):\n    print('x' * 10_000)\n"
-                       "    print('y' * 10_000, file=sys.stderr, flush=True)", tools,
-                       limits=Limits(output_bytes=100_000))
-    assert both.stderr.count("output truncated") == 1  # one notice, though both streams hit the cap
-    printed_stderr = both.stderr[: both.stderr.index("\n[output truncated")]
-    assert len(both.stdout) + len(printed_stderr) == 100_000
-    assert_healthy()
-
-
-def test_tool_call_cap(sandbox, tools, assert_healthy):
-    result = sandbox.run("for i in range(10_000):\n    call_tool('add', i, 1)", tools,
-                         limits=Limits(tool_calls=1_000))
-    assert result.error.type == "ToolError"
-    assert "tool call limit reached" in result.error.message
-    assert sum(c.ok for c in result.tool_calls) == 1_000
-    result = sandbox.run("print(sum(call_tool('add', i, 1) for i in range(10_000)))", tools,
-                         limits=Limits(tool_calls=10_000))
-    assert result.stdout == "50005000\n"
-    assert_healthy()
-
-
-def test_interrupt_from_another_thread(sandbox, tools, assert_healthy):
-    import threading
-
-    timer = threading.Timer(0.3, sandbox.cancel)
-    timer.start()
-    start = time.monotonic()
-    result = sandbox.run("while True:\n    pass", tools)
-    assert result.error.type == "KeyboardInterrupt"
-    assert time.monotonic() - start < 1.3
-    assert_healthy()
-
-
-def test_stopping_one_sandbox_leaves_another_running(sandbox, tools):
-    """The epoch that stops a program is shared by every sandbox in the process."""
-    import threading
-
-    from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
-
-    other = WasmtimeSandbox()
-    results = {}
-    busy = threading.Thread(target=lambda: results.setdefault("other", other.run(
-        "import time\nend = time.monotonic() + 1.5\nn = 0\nwhile time.monotonic() < end:\n    n += 1\n"
-        "print(n > 0)", tools)))
-    busy.start()
-    time.sleep(0.2)
-    stopped = sandbox.run("while True:\n    pass", tools, limits=Limits(timeout=0.3))
-    threading.Timer(0.2, sandbox.cancel).start()
-    interrupted = sandbox.run("while True:\n    pass", tools)
-    busy.join()
-    other.close()
-    assert stopped.error.type == "TimeoutError" and interrupted.error.type == "KeyboardInterrupt"
-    assert results["other"].error is None and results["other"].stdout == "True\n"
-
-
-# --- files --------------------------------------------------------------------------
-
-def test_input_files_are_read_only(sandbox, tools, tmp_path):
-    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
-    grants = Grants(input_dir=tmp_path)
-    result = sandbox.run("print(open('/input/data.csv').read().splitlines())", tools, grants=grants)
-    assert result.stdout == "['a,b', '1,2']\n"
-    result = sandbox.run("open('/input/new.txt', 'w').write('x')", tools, grants=grants)
-    assert result.error.type in ("PermissionError", "OSError")
-    assert not (tmp_path / "new.txt").exists()
-
-
-def test_output_files_come_back_with_caps(sandbox, tools):
-    grants = Grants(output=True)
-    program = (
-        "import os\nos.makedirs('/output/charts', exist_ok=True)\n"
-        "open('/output/table.csv', 'w').write('x,y\\n1,2\\n')\n"
-        "open('/output/charts/a.svg', 'w').write('<svg/>')\n"
-        "open('/output/big.bin', 'wb').write(b'0' * 2000)\n"
-    )
-    result = sandbox.run(program, tools, grants=grants, limits=Limits(output_file_bytes=1000))
-    assert result.ok, result.error
-    assert result.output_files == {"table.csv": b"x,y\n1,2\n", "charts/a.svg": b"<svg/>"}
-    assert any("big.bin" in n and "limit" in n for n in result.notices)
-    result = sandbox.run("for i in range(5):\n    open(f'/output/{i}.txt', 'w').write('x')", tools,
-                         grants=grants, limits=Limits(output_files=3))
-    assert len(result.output_files) == 3
-    assert sum("more than 3 files" in n for n in result.notices) == 2
-
-
-def test_output_without_a_grant_is_unavailable(sandbox, tools):
-    result = sandbox.run("open('/output/x.txt', 'w').write('x')", tools)
-    assert result.error.type == "FileNotFoundError"
-    assert result.output_files == {}
-
-
-@pytest.mark.parametrize("limit", [200_000])
-def test_output_writing_past_the_cap_is_stopped(sandbox, tools, limit):
-    program = "f = open('/output/huge.bin', 'wb')\nwhile True:\n    f.write(b'0' * 1_000_000)"
-    result = sandbox.run(program, tools, grants=Grants(output=True),
-                         limits=Limits(output_files=1, output_file_bytes=limit, timeout=10))
-    assert result.error is not None and result.error.type in ("OSError", "TimeoutError")
-    assert result.error.type == "OSError"
-    assert "huge.bin" not in result.output_files
