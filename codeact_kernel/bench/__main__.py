@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|kernel [--runs N]`.
+"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel [--runs N]`.
 
 Speed goals live here, as ratios against peers measured in the same run, not in tests.
 """
@@ -10,7 +10,7 @@ import argparse
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
-    parser.add_argument("suite", choices=["sandbox", "kernel"])
+    parser.add_argument("suite", choices=["sandbox", "backends", "kernel"])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> None:
         from .sandbox import bench_sandbox
 
         bench_sandbox(args.runs)
+    elif args.suite == "backends":
+        from .sandbox import bench_backends
+
+        bench_backends(args.runs)
     else:
         from .kernel import bench_kernel
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from contextlib import redirect_stdout
 
 from . import orders
@@ -217,3 +218,42 @@ def bench_sandbox(runs: int) -> None:
     for label, ms, note in rows:
         print(f"  {label:<{width}}  {ms:9.3f} ms   {note}")
     box.close()
+
+
+def bench_backends(runs: int) -> None:
+    """Each backend beside wasmtime in this process, measured in the same run: ratios only.
+
+    Run inside CI's emulated VM (where Hyperlight boots, and everything is 10x to 50x
+    slower), only the ratios mean anything.
+    """
+    from ..sandbox.selection import cached_probe
+    from ..sandbox.wasmtime_backend import WasmtimeSandbox
+    from ..sandbox.worker import WorkerSandbox
+
+    probe = cached_probe()
+    makers: dict[str, Callable[[], object]] = {
+        "wasmtime (in the kernel's process)": WasmtimeSandbox,
+        "wasmtime in a worker process": lambda: WorkerSandbox("wasmtime"),
+    }
+    if probe.ok:
+        makers["hyperlight (in a worker process)"] = lambda: WorkerSandbox("hyperlight")
+    figures: dict[str, tuple[float, float, float]] = {}
+    for label, make in makers.items():
+        box: Any = make()
+        check = box.run(orders.PROGRAM, orders.TOOLS)
+        assert check.ok and f"sum {orders.EXPECTED_SUM}" in check.stdout, check
+
+        def timed(program: str, tools: dict) -> float:
+            return _median(lambda: box.run(program, tools), runs, box.prepare)
+
+        figures[label] = (timed(orders.PROGRAM, orders.TOOLS), timed("", {}), _per_call_us(timed))
+        box.close()
+    base = next(iter(figures.values()))
+    print(f"backends: medians over {runs} runs, each beside wasmtime in this process"
+          + ("" if probe.ok else f"; Hyperlight not measured: {probe.reason}"))
+    width = max(map(len, figures))
+    print(f"  {'backend':<{width}}  {'orders program':>22}  {'empty run':>22}  {'call_tool':>22}")
+    for label, values in figures.items():
+        cells = [f"{v * 1e3:9.3f} ms {v / b:5.2f}x" for v, b in zip(values[:2], base[:2])]
+        cells.append(f"{values[2]:9.1f} us {values[2] / base[2]:5.2f}x")
+        print(f"  {label:<{width}}  " + "  ".join(f"{c:>22}" for c in cells))

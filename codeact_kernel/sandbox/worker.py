@@ -221,7 +221,8 @@ class WorkerSandbox(Sandbox):
     def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
         """Make the worker ready for a run with these grants, so the next run starts at once."""
         with self._run_lock:
-            self._take(grants, limits)
+            child = self._take(grants, limits)
+            child.prepare(grants, limits)  # the backend waits for its next instance, if it makes one
 
     def run(
         self,

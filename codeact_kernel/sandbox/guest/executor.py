@@ -35,7 +35,10 @@ for _name in STDLIB:
 # Two hosts: the componentize-py build links `tools.dispatch` through generated bindings;
 # Hyperlight's packaged guest runs this file as a program, with its own `call_tool` in the
 # namespace, and the host registers one tool, `codeact.dispatch(name, payload)`.
-_packaged_call_tool = globals().get("call_tool")
+# The packaged guest keeps one namespace across the runs of a VM, and the snapshot a run
+# starts from holds an earlier run of this file (whose `call_tool` is ours): so its own
+# `call_tool` is found under the name we kept it by, after the first time.
+_packaged_call_tool = globals().get("_packaged_call_tool") or globals().get("call_tool")
 if _packaged_call_tool is None:
     import wit_world
     from componentize_py_types import Err as _Refused  # its .value is the host's message
