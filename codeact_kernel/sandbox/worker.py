@@ -159,6 +159,7 @@ class WorkerSandbox(Sandbox):
         self._run_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._running: _Child | None = None
+        self._active = False
         self._stop_reason: str | None = None
         self._closed = False
         self._next: _Child | None = None
@@ -236,18 +237,26 @@ class WorkerSandbox(Sandbox):
         with self._run_lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
-            child = self._take(grants, limits)
-            state = RunState(tools, limits, grants, on_output)
             with self._state_lock:
                 self._stop_reason = None
-                self._running = child
-            start = time.perf_counter()
-            deadline = time.monotonic() + limits.timeout
+                self._active = True  # an interrupt from now on counts, even before the worker is ready
             try:
+                child = self._take(grants, limits)
+                state = RunState(tools, limits, grants, on_output)
+                with self._state_lock:
+                    self._running = child
+                    interrupted = self._stop_reason is not None
+                if interrupted:
+                    result = state.result(0.0)
+                    result.error = self._stopped_error(limits, child)
+                    return result
+                start = time.perf_counter()
+                deadline = time.monotonic() + limits.timeout
                 report = self._serve(child, state, program, limits, grants, deadline)
             finally:
                 with self._state_lock:
                     self._running = None
+                    self._active = False
             duration = time.perf_counter() - start
             if report is None:  # killed, or it died: this worker is done
                 self._retire()
@@ -304,10 +313,10 @@ class WorkerSandbox(Sandbox):
 
     def cancel(self) -> None:
         with self._state_lock:
-            child = self._running
-            if child is not None and self._stop_reason is None:
+            if self._active and self._stop_reason is None:
                 self._stop_reason = "interrupt"
-                child.kill()
+                if self._running is not None:
+                    self._running.kill()
 
     def close(self) -> None:
         with self._state_lock:
