@@ -154,7 +154,13 @@ class HyperlightSandbox(Sandbox):
              on_output: OutputCallback | None) -> RunResult:
         """The run itself, on the thread that owns the native sandbox."""
         vm = self._warm(grants, limits)
-        vm.vm.restore(vm.snapshot)
+        try:
+            vm.vm.restore(vm.snapshot)
+        except RuntimeError:  # e.g. a host function panicked in the last run and poisoned its lock
+            del vm
+            self._drop()
+            vm = self._warm(grants, limits)
+            vm.vm.restore(vm.snapshot)
         state = self._make_state(tools, limits, grants, on_output)
 
         def handler(name: str, payload: str) -> tuple[bool, str]:
