@@ -13,10 +13,10 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .sandbox.base import Grants, Limits
+from .sandbox.selection import PROCESSES as SANDBOX_PROCESSES
 
 APPROVAL_POLICIES = ("ask", "auto", "reject", "recorded")
 SANDBOXES = ("auto", "hyperlight", "wasmtime")
-SANDBOX_PROCESSES = ("inline", "worker")
 DEFAULT_MODEL = "gpt-4o-mini"
 
 ENVIRONMENT = {
