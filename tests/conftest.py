@@ -12,6 +12,9 @@ import pytest
 from codeact_kernel.sandbox.base import RunResult, Sandbox
 
 BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight")
+# How much slower than usual this machine is: CI's emulated VM (.ci/hyperlight-job) sets it, so
+# waits for a kernel to start or a cell to finish scale; what a test asserts does not change.
+SLOWDOWN = float(os.environ.get("CODEACT_TEST_SLOWDOWN", "1"))
 
 
 def _available(backend: str) -> None:
@@ -184,8 +187,9 @@ def kernel_env(server, **overrides: str) -> dict:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    if "CODEACT_CACHE_DIR" in os.environ:
-        env["CODEACT_CACHE_DIR"] = os.environ["CODEACT_CACHE_DIR"]
+    for machine in ("CODEACT_CACHE_DIR", "CODEACT_PROBE_TIMEOUT"):  # facts of this machine, not settings
+        if machine in os.environ:
+            env[machine] = os.environ[machine]
     env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, CODEACT_MODEL="scripted-model")
     env.update(overrides)
     return env
@@ -199,7 +203,7 @@ def start_kernel():
     started: list[Frontend] = []
 
     def start(env: dict, *, widgets: bool = True) -> Frontend:
-        frontend = Frontend(env, widgets=widgets)
+        frontend = Frontend(env, widgets=widgets, slowdown=SLOWDOWN)
         started.append(frontend)
         return frontend
 

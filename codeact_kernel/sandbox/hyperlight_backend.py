@@ -41,14 +41,64 @@ class HostRefusal(Exception):
     """Raised in the host callback so Hyperlight returns an error to the guest."""
 
 
+# Characters per crossing. Hyperlight 0.8 carries each call between guest and host in a
+# 16 KiB buffer and panics the guest on a bigger one (measured: an 8 KB stdout chunk
+# crosses, 100 KB aborts the guest); JSON may escape a character to six bytes.
+_PIECE = 2048
+
+
+class _Crossing:
+    """The host end of ``codeact.dispatch``, passing text in pieces the VM's buffers can carry.
+
+    The guest's `_host` (guest/executor.py) sends a long payload as ``codeact.part`` calls
+    before the call itself, and takes a long answer piece by piece: each starts with "+"
+    (fetch the next with ``codeact.more``) or "=" (the last).
+    """
+
+    def __init__(self, route: Any) -> None:
+        self._route = route
+        self._incoming: list[str] = []
+        self._outgoing: list[str] = []
+
+    def reset(self) -> None:
+        """Forget pieces a stopped program left half sent."""
+        self._incoming.clear()
+        self._outgoing.clear()
+
+    def __call__(self, name: str, payload: str) -> str:
+        if name == "codeact.part":
+            self._incoming.append(payload)
+            return "="
+        if name != "codeact.more":
+            if self._incoming:
+                payload = "".join(self._incoming) + payload
+                self._incoming.clear()
+            ok, text = self._route(name, payload)
+            if type(text) is bytes:
+                text = text.decode()
+            if not ok:
+                raise HostRefusal(text[:_PIECE])
+            self._outgoing = [text[at:at + _PIECE] for at in range(0, len(text), _PIECE)][::-1] or [""]
+        if not self._outgoing:
+            raise HostRefusal("nothing more to send")
+        piece = self._outgoing.pop()
+        return ("+" if self._outgoing else "=") + piece
+
+
+def _shape(limits: Limits) -> tuple[int, int, int]:
+    """The limits a VM is built with: a run with others needs another VM."""
+    return limits.memory_mb, limits.output_files, limits.output_file_bytes
+
+
 class _VM:
     """One hyperlight sandbox for a given set of grants, with its warm snapshot."""
 
-    def __init__(self, grants: Grants, memory_mb: int, route: Any) -> None:
+    def __init__(self, grants: Grants, limits: Limits, route: Any) -> None:
         from hyperlight_sandbox import Sandbox as HyperlightVM
 
         self.grants = grants
-        self.memory_mb = memory_mb
+        self.shape = _shape(limits)
+        memory_mb = limits.memory_mb
         self.output_dir = make_output_dir() if grants.output else None
         kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi",
                                   "stack_size": f"{memory_mb + _GUEST_OVERHEAD_MB}Mi"}
@@ -56,17 +106,14 @@ class _VM:
             kwargs["input_dir"] = str(grants.input_dir)
         if self.output_dir is not None:
             kwargs["output_dir"] = str(self.output_dir)
+            # What the wasmtime backend stops a run at: every file at its size cap. Hyperlight
+            # enforces it as the guest writes (an OSError there); files are capped one by one
+            # when they come back, as on wasmtime.
+            total_kib = -(-limits.output_files * limits.output_file_bytes // 1024)
+            kwargs["max_total_size"] = f"{total_kib}Ki"
         self.vm = HyperlightVM(**kwargs)
-
-        def dispatch(name: str, payload: str) -> str:
-            ok, text = route(name, payload)
-            if type(text) is bytes:
-                text = text.decode()
-            if not ok:
-                raise HostRefusal(text)
-            return text
-
-        self.vm.register_tool("codeact.dispatch", dispatch)
+        self.crossing = _Crossing(route)
+        self.vm.register_tool("codeact.dispatch", self.crossing)
         self.source = _BOOTSTRAP.read_text()
         self.warm = False
         self.snapshot: Any = None
@@ -80,6 +127,17 @@ def _trap_error(text: str) -> GuestError:
     if "Out of physical memory" in text or "MallocFailed" in text:
         return GuestError("MemoryError", "the program ran out of guest memory")
     return GuestError("SandboxTrap", text.splitlines()[0] if text else "the guest trapped")
+
+
+def _sleep(payload: str, longest: float) -> tuple[bool, str]:
+    try:
+        seconds = float(payload)
+    except ValueError:
+        return False, "sleep needs a number of seconds"
+    if not 0 <= seconds < float("inf"):
+        return False, "sleep length must be a non-negative finite number"
+    time.sleep(min(seconds, longest))
+    return True, "null"
 
 
 class HyperlightSandbox(Sandbox):
@@ -104,9 +162,9 @@ class HyperlightSandbox(Sandbox):
 
     def _take(self, grants: Grants, limits: Limits) -> _VM:
         vm = self._vm
-        if vm is None or vm.grants != grants or vm.memory_mb != limits.memory_mb:
+        if vm is None or vm.grants != grants or vm.shape != _shape(limits):
             self._drop()
-            vm = self._vm = _VM(grants, limits.memory_mb, self._route)
+            vm = self._vm = _VM(grants, limits, self._route)
             for rule in parse_rules(grants.allowed_domains):
                 for url in rule.urls():
                     vm.vm.allow_domain(url, sorted(rule.methods) if rule.methods else None)
@@ -161,11 +219,14 @@ class HyperlightSandbox(Sandbox):
             self._drop()
             vm = self._warm(grants, limits)
             vm.vm.restore(vm.snapshot)
+        vm.crossing.reset()
         state = self._make_state(tools, limits, grants, on_output)
 
         def handler(name: str, payload: str) -> tuple[bool, str]:
             if name == "codeact.program":
                 return True, program
+            if name == "codeact.sleep":  # see the guest's _sleep; the deadline still holds
+                return _sleep(payload, limits.timeout)
             return state.dispatch(name, payload)
 
         self._handler = handler

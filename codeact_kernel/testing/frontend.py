@@ -56,7 +56,8 @@ class Frontend:
     """One kernel, one client. `widgets=True` behaves like JupyterLab, False like nbclient."""
 
     def __init__(self, env: dict[str, str], *, widgets: bool = True, kernel_name: str = "codeact",
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, slowdown: float = 1.0) -> None:
+        """`slowdown` scales every wait, for machines far slower than usual (an emulated VM)."""
         self._tmp = None
         if cwd is None:  # like a notebook's folder: files the kernel saves land here, not in the repo
             import tempfile
@@ -67,7 +68,8 @@ class Frontend:
         self.manager.start_kernel(env=env, cwd=cwd)
         self.client: BlockingKernelClient = self.manager.client()
         self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        self.slowdown = slowdown
+        self.client.wait_for_ready(timeout=60 * slowdown)
         self.widget_state: dict[str, dict[str, Any]] = {}
         if widgets:
             self._open_control_comm()
@@ -118,6 +120,7 @@ class Frontend:
         """Run a cell; `on_message` sees every IOPub message (to click, interrupt...)."""
         msg_id = self.client.execute(code, allow_stdin=allow_stdin, store_history=True)
         cell_messages: list[dict[str, Any]] = []
+        timeout *= self.slowdown
         deadline = time.monotonic() + timeout
         idle = False
         while not idle:
@@ -141,9 +144,9 @@ class Frontend:
                 on_message(self, msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 idle = True
-        reply = self.client.get_shell_msg(timeout=10)
+        reply = self.client.get_shell_msg(timeout=10 * self.slowdown)
         while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=10)
+            reply = self.client.get_shell_msg(timeout=10 * self.slowdown)
         return Cell(reply, cell_messages)
 
     def _track_widgets(self, msg: dict[str, Any]) -> None:

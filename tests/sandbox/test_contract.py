@@ -115,15 +115,15 @@ def test_each_run_starts_fresh(sandbox, tools, tamper):
     # a spy on call_tool, through the executor's globals
     "g = call_tool.__globals__\nsend = g['_host']\n"
     "g['_host'] = lambda name, payload: (g.setdefault('SEEN', []).append(payload), send(name, payload))[1]",
-    # a module attribute where no watcher of modules would look
-    "import sys\nsys.modules['executor'].SEEN = ['planted']",
+    # a module of its own in sys.modules, where no watcher of the executor would look
+    "import sys\nsys.modules['planted'] = type(sys)('planted')\nsys.modules['planted'].SEEN = ['planted']",
 ])
 def test_a_program_cannot_watch_the_next_one(sandbox, tools, plant):
     """Every run gets an instance no program has run in: nothing planted survives."""
     assert sandbox.run(plant, tools).ok
     assert sandbox.run("call_tool('echo', secret='s3cret')", tools).ok
-    result = sandbox.run("print(call_tool.__globals__.get('SEEN'))", tools)
-    assert result.stdout == "None\n"
+    result = sandbox.run("import sys\nprint(call_tool.__globals__.get('SEEN'), 'planted' in sys.modules)", tools)
+    assert result.stdout == "None False\n"
 
 
 def test_a_closed_sandbox_refuses_to_run(new_sandbox, tools):
@@ -189,6 +189,8 @@ def test_allocation_bomb_is_a_memory_error(sandbox, tools, assert_healthy):
 def test_deep_recursion_is_a_recursion_error(sandbox, tools, assert_healthy):
     result = sandbox.run("def f(n):\n    return f(n + 1)\nf(0)", tools)
     assert result.error.type == "RecursionError"
+    assert "Previous line repeated" in result.error.traceback  # counted, as CPython does
+    assert result.error.traceback.count('line 2, in f') == 3
     assert_healthy()
 
 
@@ -265,14 +267,19 @@ def test_input_files_are_read_only(sandbox, tools, tmp_path):
 def test_output_files_come_back_with_caps(sandbox, tools):
     grants = Grants(output=True)
     program = (
-        "import os\nos.makedirs('/output/charts', exist_ok=True)\n"
+        "import os\nos.makedirs('/output', exist_ok=True)\n"
         "open('/output/table.csv', 'w').write('x,y\\n1,2\\n')\n"
-        "open('/output/charts/a.svg', 'w').write('<svg/>')\n"
+        "open('/output/a.svg', 'w').write('<svg/>')\n"
         "open('/output/big.bin', 'wb').write(b'0' * 2000)\n"
     )
+    report = "open('/output/report.txt', 'w').write('line\\n' * 20_000)"  # many crossings on Hyperlight
+    result = sandbox.run(program + report, tools, grants=grants)
+    assert result.ok, result.error
+    assert set(result.output_files) == {"table.csv", "a.svg", "big.bin", "report.txt"}
+    assert result.output_files["report.txt"] == b"line\n" * 20_000
     result = sandbox.run(program, tools, grants=grants, limits=Limits(output_file_bytes=1000))
     assert result.ok, result.error
-    assert result.output_files == {"table.csv": b"x,y\n1,2\n", "charts/a.svg": b"<svg/>"}
+    assert result.output_files == {"table.csv": b"x,y\n1,2\n", "a.svg": b"<svg/>"}
     assert any("big.bin" in n and "limit" in n for n in result.notices)
     result = sandbox.run("for i in range(5):\n    open(f'/output/{i}.txt', 'w').write('x')", tools,
                          grants=grants, limits=Limits(output_files=3))

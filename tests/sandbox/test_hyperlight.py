@@ -14,6 +14,7 @@ import pytest
 from codeact_kernel.sandbox import guest_build
 from codeact_kernel.sandbox.base import Grants, Limits
 from codeact_kernel.sandbox.host import RunState
+from codeact_kernel.sandbox.hyperlight_backend import HostRefusal, _Crossing
 from codeact_kernel.sandbox.selection import cached_probe
 
 
@@ -34,6 +35,14 @@ def test_missing_stdlib_explains_itself(hyperlight, tools):
         return  # a newer packaged guest has it: nothing to explain
     assert result.error.type == "ImportError"
     assert "Hyperlight" in result.error.message and "CODEACT_SANDBOX=wasmtime" in result.error.message
+
+
+def test_output_subdirectories_are_a_clear_error(hyperlight, tools):
+    """hyperlight-sandbox 0.8.0's /output holds files only; the error says so and what to do."""
+    result = hyperlight.run("import os\nos.makedirs('/output/charts', exist_ok=True)", tools,
+                            grants=Grants(output=True))
+    assert result.error.type == "OSError"
+    assert "no subdirectories" in result.error.message and "CODEACT_SANDBOX=wasmtime" in result.error.message
 
 
 def test_the_memory_limit_is_the_vms(hyperlight, tools):
@@ -61,15 +70,17 @@ def packaged_guest():
     linker.add_wasip2()
     linker.add_wasi_http()  # the packaged guest imports it; our executor never uses it
     route = {}
+    crossing = _Crossing(lambda name, payload: route["handler"](name, payload))  # the Hyperlight host's end
 
     def dispatch(_store, name, args_json):
         # Hyperlight calls the registered callback with the JSON object's keys as kwargs.
         if name != "codeact.dispatch":
             return wc.Variant("err", f"unknown tool {name}")
         kwargs = json.loads(args_json)
-        ok, text = route["handler"](kwargs["name"], kwargs["payload"])
-        text = text.decode() if isinstance(text, bytes) else text
-        return wc.Variant("ok", json.dumps(text)) if ok else wc.Variant("err", f"HostRefusal: {text}")
+        try:
+            return wc.Variant("ok", json.dumps(crossing(kwargs["name"], kwargs["payload"])))
+        except HostRefusal as refusal:
+            return wc.Variant("err", f"HostRefusal: {refusal}")
 
     with linker.root() as root, root.add_instance(guest_build.TOOLS_INTERFACE) as inst:
         inst.add_func("dispatch", dispatch)
@@ -100,6 +111,23 @@ def test_the_bootstrap_reports_tool_errors_like_the_fuller_guest(packaged_guest,
     assert result.stdout == "fail: ValueError: x\n"
     assert result.error.type == "ZeroDivisionError"
     assert 'File "<program>", line 5' in result.error.traceback
+
+
+def test_text_longer_than_one_crossing_arrives_whole(packaged_guest, tools):
+    """Hyperlight carries each crossing in 16 KiB: longer output, arguments and results go in pieces."""
+    tools["size"] = len
+    tools["text"] = lambda n: "é" * n
+    result = packaged_guest("print('x' * 100_000)\nprint(call_tool('size', 'ü' * 50_000))\n"
+                            "print(len(call_tool('text', 60_000)))", tools)
+    assert result.ok, result.error
+    assert result.stdout == "x" * 100_000 + "\n50000\n60000\n"
+
+
+def test_the_packaged_guest_clocks_move(packaged_guest, tools):
+    """Its monotonic clocks stand still under Hyperlight, so they follow the wall clock there."""
+    result = packaged_guest("import time\nstart = time.monotonic()\nx = sum(range(300_000))\n"
+                            "print(time.monotonic() > start, time.perf_counter() > 0)", tools)
+    assert result.stdout == "True True\n"
 
 
 def test_the_packaged_guest_explains_a_missing_module(packaged_guest, tools):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeact_kernel.sandbox.base import Limits
+from codeact_kernel.sandbox.base import Grants, Limits
 
 STDLIB = ("json math re datetime statistics collections itertools functools heapq bisect string "
           "textwrap decimal fractions random dataclasses typing enum csv io base64 hashlib time "
@@ -33,3 +33,11 @@ def test_the_stdlib_models_use_imports_and_works(wasmtime_sandbox, tools):
     assert result.stdout == (
         "2 [9] abc [...] 2026-01-02 2.10 1 36 2d711642 aGk=\n1,a\n"
     )
+
+
+def test_output_may_have_subdirectories(wasmtime_sandbox, tools):
+    program = ("import os\nos.makedirs('/output/charts', exist_ok=True)\n"
+               "open('/output/charts/a.svg', 'w').write('<svg/>')")
+    result = wasmtime_sandbox.run(program, tools, grants=Grants(output=True))
+    assert result.ok, result.error
+    assert result.output_files == {"charts/a.svg": b"<svg/>"}

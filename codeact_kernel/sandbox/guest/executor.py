@@ -12,6 +12,7 @@ Hyperlight's guest has.
 
 import io
 import json
+import os
 import sys
 from time import monotonic as _monotonic
 
@@ -54,12 +55,29 @@ else:
             super().__init__(value)
             self.value = value
 
-    def _host(name, payload):
+    # Hyperlight 0.8 carries each crossing in a 16 KiB buffer and panics the guest on a
+    # bigger one, so text crosses in pieces (see the host's `_Crossing`): the payload as
+    # "codeact.part" calls before the real one, the answer as pieces marked "+" (more to
+    # fetch with "codeact.more") or "=" (the last).
+    _PIECE = 2048  # characters: JSON may escape each to six bytes
+
+    def _cross(name, payload):
         try:
             return _packaged_call_tool("codeact.dispatch", name=name, payload=payload)
         except Exception as exc:  # RuntimeError("Tool 'codeact.dispatch' failed: HostRefusal: ...")
             message = str(exc).split("failed: ", 1)[-1]
             raise _Refused(message.removeprefix("HostRefusal: ")) from None
+
+    def _host(name, payload):
+        pieces = [payload[at:at + _PIECE] for at in range(0, len(payload), _PIECE)] or [""]
+        for piece in pieces[:-1]:
+            _cross("codeact.part", piece)
+        reply = _cross(name, pieces[-1])
+        pieces = [reply[1:]]
+        while reply[0] == "+":
+            reply = _cross("codeact.more", "")
+            pieces.append(reply[1:])
+        return "".join(pieces)
 
 
 def _dispatch(name, payload):
@@ -70,13 +88,32 @@ def _dispatch(name, payload):
         return False, refused.value
 
 
+_MOUNTS = ("/input", "/output")
+_makedirs = os.makedirs
+
+
+def _makedirs_past_mounts(name, mode=0o777, exist_ok=False):
+    """os.makedirs, knowing that /input and /output exist.
+
+    The guest cannot stat "/", so the stock one fails on `os.makedirs('/output',
+    exist_ok=True)`, a line models write often.
+    """
+    if os.path.normpath(os.fspath(name)) in _MOUNTS:
+        if exist_ok:
+            return
+        raise FileExistsError(17, "File exists", name)
+    _makedirs(name, mode, exist_ok)
+
+
+os.makedirs = _makedirs_past_mounts
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"
 _CHUNK = 8192
 _FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
-# CPython on wasm overflows the wasm stack near 1,000 Python frames; stop well before so
-# deep recursion is a RecursionError the program can see, not a trap.
-_RECURSION_LIMIT = 400
+# CPython on wasm overflows the wasm stack near 1,000 Python frames (Hyperlight's packaged
+# guest near 400, measured); stop well before so deep recursion is a RecursionError the
+# program can see, not a trap.
+_RECURSION_LIMIT = 400 if _packaged_call_tool is None else 300
 
 sys.setrecursionlimit(_RECURSION_LIMIT)
 
@@ -226,15 +263,26 @@ def _guest_traceback(exc):
     """The program's own frames and the exception, as Python prints them.
 
     Written out here because Hyperlight's packaged guest has no `traceback` module, and the
-    program's source is not on disk for it to quote anyway.
+    program's source is not on disk for it to quote anyway. A line repeated more than three
+    times (deep recursion) is counted, as CPython does, not printed hundreds of times.
     """
-    lines = ["Traceback (most recent call last):\n"]
+    frames = []
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
         if code.co_filename == _PROGRAM:
-            lines.append(f'  File "{_PROGRAM}", line {tb.tb_lineno}, in {code.co_name}\n')
+            frames.append(f'  File "{_PROGRAM}", line {tb.tb_lineno}, in {code.co_name}\n')
         tb = tb.tb_next
+    lines = ["Traceback (most recent call last):\n"]
+    at = 0
+    while at < len(frames):
+        end = at
+        while end < len(frames) and frames[end] == frames[at]:
+            end += 1
+        lines.extend(frames[at:min(end, at + 3)])
+        if end - at > 3:
+            lines.append(f"  [Previous line repeated {end - at - 3} more times]\n")
+        at = end
     message = str(exc)
     lines.append(f"{type(exc).__name__}: {message}\n" if message else f"{type(exc).__name__}\n")
     return "".join(lines)
@@ -292,5 +340,78 @@ if _packaged_call_tool is None:
             return _executor.ExecutionResult(stdout="", stderr="", exit_code=execute(code))
 
 else:
+    import time as _time
+
+    def _sleep(seconds):
+        """time.sleep on Hyperlight, done by the host.
+
+        The packaged guest's own sleep fails on the host (hyperlight-sandbox 0.8.0 makes
+        its timer outside the async runtime it needs: "there is no reactor running").
+        """
+        seconds = float(seconds)
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")
+        for stream in _streams:  # show what was printed before the wait
+            stream.flush()
+        _dispatch("codeact.sleep", repr(seconds))
+
+    _time.sleep = _sleep
+    import builtins as _builtins
+
+    # Its file writes cross to the host in the same 16 KiB buffer (measured: a raw write of
+    # 16,000 bytes lands, 16,384 aborts the guest), and its buffered files write 128 KiB at
+    # a time; so files here read and write at most 8 KiB per call, and Python's buffered
+    # layers (which loop over short writes) carry the rest.
+    _FILE_PIECE = 8192
+
+    class _SmallFileIO(io.FileIO):
+        def write(self, data):
+            return super().write(memoryview(data).cast("B")[:_FILE_PIECE])
+
+        def readinto(self, buffer):
+            return super().readinto(memoryview(buffer).cast("B")[:_FILE_PIECE])
+
+        def readall(self):
+            chunks = []
+            while chunk := self.read(_FILE_PIECE):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True,
+              opener=None):
+        binary = "b" in mode
+        raw = _SmallFileIO(file, mode.replace("b", "").replace("t", ""), closefd, opener=opener)
+        if buffering == 0:
+            if not binary:
+                raise ValueError("can't have unbuffered text I/O")
+            return raw
+        size = buffering if buffering > 1 else _FILE_PIECE
+        if "+" in mode:
+            buffer = io.BufferedRandom(raw, size)
+        elif "r" in mode:
+            buffer = io.BufferedReader(raw, size)
+        else:
+            buffer = io.BufferedWriter(raw, size)
+        if binary:
+            return buffer
+        text = io.TextIOWrapper(buffer, encoding, errors, newline, line_buffering=buffering == 1)
+        text.mode = mode
+        return text
+
+    _builtins.open = io.open = _open
+    _mkdir = os.mkdir
+
+    def _files_only(path):
+        """mkdir here: Hyperlight's /output holds files only (hyperlight-sandbox 0.8.0)."""
+        if os.path.normpath(os.fspath(path)) in _MOUNTS:
+            raise FileExistsError(17, "File exists", path)
+        raise OSError(58, "Hyperlight's /output holds files only, no subdirectories (hyperlight-sandbox "
+                      "0.8.0): write /output/NAME, or use the wasmtime backend (CODEACT_SANDBOX=wasmtime)",
+                      path)
+
+    os.mkdir = lambda path, mode=0o777, *, dir_fd=None: _files_only(path)
+    # Its monotonic clocks stand still (measured: 0.0 across any work); its wall clock moves.
+    _time.monotonic = _time.perf_counter = _monotonic = _time.time
+    _time.monotonic_ns = _time.perf_counter_ns = _time.time_ns
     # On Hyperlight the host hands the program over as a tool result, never as source text.
     execute(_dispatch("codeact.program", "")[1])
