@@ -11,10 +11,10 @@ import ast
 import asyncio
 import hashlib
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded"]
 Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
@@ -109,6 +109,39 @@ class Decision:
         if self.reason:
             text += f" · reason: {self.reason}"
         return text
+
+
+def refusal(decision: Decision, tool: str, always_ask: Iterable[str]) -> str | None:
+    """Why `tool` may not run inside the program `decision` let run, or None if it may.
+
+    This, not `scan`, is the guard: the kernel applies it where each call arrives on the
+    host (see `guard`), so it holds however the program reaches `call_tool`. A tool
+    marked `approval="always"` runs only in a program a person approved, now or (under
+    `recorded`) the same text before.
+    """
+    if tool in always_ask and decision.kind == "auto":
+        return (f"{tool} is marked approval='always' and no person approved this program: "
+                "the approval policy 'auto' ran it unasked, because its text names no such tool")
+    return None
+
+
+def guard(tools: Mapping[str, Callable[..., Any]], decision: Decision,
+          always_ask: Iterable[str]) -> dict[str, Callable[..., Any]]:
+    """The tools a run gets: each one `refusal` forbids raises PermissionError instead of running."""
+    sensitive = set(always_ask)
+    guarded = dict(tools)
+    for name in tools:
+        reason = refusal(decision, name, sensitive)
+        if reason is not None:
+            guarded[name] = _refuse(reason)
+    return guarded
+
+
+def _refuse(reason: str) -> Callable[..., Any]:
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise PermissionError(f"refused: {reason}")
+
+    return refused
 
 
 def highlight(program: str) -> str:

@@ -200,7 +200,7 @@ class CodeActKernel(IPythonKernel):
                 self._remember(request, conversation, reply,
                                approval.Decision("rejected", reply.program or "", unapproved.evalue), None)
                 raise
-            result = await self._run(decision.program) if decision is not None and decision.runs else None
+            result = await self._run(decision) if decision is not None and decision.runs else None
             self._remember(request, conversation, reply, decision, result)
             if result is None:
                 break
@@ -382,7 +382,7 @@ class CodeActKernel(IPythonKernel):
                 return str(reply["content"].get("value", ""))
             await asyncio.sleep(0.02)
 
-    async def _run(self, program: str) -> RunResult:
+    async def _run(self, decision: approval.Decision) -> RunResult:
         session = self.codeact
         loop = asyncio.get_running_loop()
         if not session.announced:
@@ -399,7 +399,10 @@ class CodeActKernel(IPythonKernel):
             loop.call_soon_threadsafe(self._publish_stream, parent, stream, text)
 
         config = session.config
-        run = functools.partial(choice.sandbox.run, program, session.registry.callables(loop),
+        # The approval guard sits in the tools themselves, so it holds on every backend and
+        # however the program reaches call_tool.
+        tools = approval.guard(session.registry.callables(loop), decision, session.registry.always_ask())
+        run = functools.partial(choice.sandbox.run, decision.program, tools,
                                 limits=config.limits(), grants=config.grants(), on_output=on_output)
         future = loop.run_in_executor(None, run)
         self._cancel = choice.sandbox.cancel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeact_kernel.approval import Decision, Scan, route, scan
+from codeact_kernel.approval import Decision, Scan, guard, route, scan
 
 
 def test_scan_finds_literal_tool_names_in_order():
@@ -56,3 +56,13 @@ def test_a_decision_records_exactly_what_runs():
     assert record.startswith("**Approved after editing** at ") and approved.sha256[:16] in record
     rejected = Decision("rejected", "print(2)", "too risky")
     assert not rejected.runs and "sha256" not in rejected.record() and "reason: too risky" in rejected.record()
+
+
+def test_the_guard_refuses_an_always_tool_only_where_no_person_approved():
+    tools = {"delete_everything": lambda: "deleted", "lookup": lambda: "found"}
+    unasked = guard(tools, Decision("auto", "..."), SENSITIVE)
+    assert unasked["lookup"]() == "found"
+    with pytest.raises(PermissionError, match="delete_everything is marked approval='always'"):
+        unasked["delete_everything"]()
+    for kind in ("approved", "edited", "recorded"):
+        assert guard(tools, Decision(kind, "..."), SENSITIVE)["delete_everything"]() == "deleted"

@@ -198,6 +198,22 @@ def test_auto_still_asks_for_an_always_tool(fresh, openai_server):
     assert seen, "a call_tool whose name is not a literal may reach the always-ask tool"
 
 
+@pytest.mark.parametrize("bypass", [
+    "print(globals()['call_' + 'tool']('delete_everything'))",     # call_tool, never named
+    "exec(bytes.fromhex('%s').decode())" % "print(call_tool('delete_everything'))".encode().hex(),
+])
+def test_auto_cannot_be_outwitted_into_an_always_tool(fresh, openai_server, bypass):
+    """The scan reads none of these; the guard where the call arrives refuses each, naming the tool."""
+    fresh.execute("%approval auto")
+    openai_server.enqueue(program(f"try:\n    {bypass}\nexcept ToolError as e:\n    print(e)"))
+    cell = fresh.execute("clean up", allow_stdin=False)
+    assert cell.status == "ok", cell.error()
+    assert "Approved by policy (auto)" in cell.markdown()
+    assert cell.stdout().startswith("delete_everything: PermissionError: refused: delete_everything is marked "
+                                    "approval='always' and no person approved this program")
+    assert "deleted" not in cell.stdout()
+
+
 def test_reject_policy_shows_and_runs_nothing(fresh, openai_server):
     fresh.execute("%approval reject")
     openai_server.enqueue(program("print(call_tool('record', 5))"))
