@@ -80,6 +80,30 @@ def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: I
     return "fail-headless"
 
 
+NOBODY = "this run cannot ask anyone (no widget frontend and no stdin: nbclient, nbval, papermill)"
+
+
+def unanswerable(policy: str, found: Scan = Scan((), False), always_ask: Iterable[str] = (),
+                 sha256: str = "") -> str:
+    """Why a program that needs a person fails where nobody can answer: the policy in force
+    and what in the program needs the person, with what to do. Under 'ask' this is known
+    before the model is asked, and it is not."""
+    if policy == "auto":
+        sensitive = [name for name in found.tools if name in set(always_ask)]
+        what = (f"calls {', '.join(sensitive)}, marked approval='always'" if sensitive else
+                "chooses a tool at run time, and some tools are marked approval='always' "
+                f"({', '.join(sorted(always_ask))})")
+        return (f"the program {what}: that needs a person even under the approval policy 'auto', and "
+                f"{NOBODY}; nothing ran. Run the notebook interactively to approve it (a later "
+                "headless run under CODEACT_APPROVAL=recorded then runs the same program).")
+    if policy == "recorded":
+        return (f"the approval policy is 'recorded' and no person approved this exact program before "
+                f"(sha256 {sha256[:16]}), and {NOBODY}; nothing ran. Approve it once interactively, "
+                "or set CODEACT_APPROVAL=auto.")
+    return (f"the approval policy is '{policy}' and {NOBODY}; the model was not asked and nothing ran. "
+            "Set CODEACT_APPROVAL=auto to run programs unattended, or run the notebook interactively.")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a human (or a policy) decided, and exactly what will run."""

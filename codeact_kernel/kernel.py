@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from IPython.display import HTML, Image, Markdown, display
+from IPython.display import HTML, Image, display
+from IPython.display import Markdown as _RichMarkdown
 from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
@@ -38,7 +39,16 @@ PYTHON_MARKER = "%%python"
 _MAGIC = re.compile(r"%{1,2}[A-Za-z_]")
 OUTPUT_DIR = "codeact_output"
 _IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif"}
+_EXIT = ("exit", "quit", "exit()", "quit()")
 _STREAM_REFRESH = 0.1  # seconds between updates of the streamed reply
+
+
+class Markdown(_RichMarkdown):
+    """Markdown whose text/plain is its source, so a text-only frontend (jupyter console, a
+    saved notebook's plain view) shows what the rich one does, not `<Markdown object>`."""
+
+    def __repr__(self) -> str:
+        return str(self.data)
 
 
 class _Failure(Exception):
@@ -124,7 +134,8 @@ class CodeActKernel(IPythonKernel):
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
                          user_expressions: dict | None = None, allow_stdin: bool = False,
                          *, cell_meta: dict | None = None, cell_id: str | None = None) -> dict:
-        if self._python_body(code) is not None or not code.strip() or self._is_magic(code):
+        if (self._python_body(code) is not None or not code.strip() or self._is_magic(code)
+                or code.strip() in _EXIT):  # exit/quit ask the console to close, as in IPython
             # IPython sees the whole cell, so history keeps the %%python marker;
             # _strip_python_marker (an input transformer) removes it before it runs.
             return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin,
@@ -184,7 +195,10 @@ class CodeActKernel(IPythonKernel):
         if self._config_error is not None:
             raise self._config_error
         config = self.codeact.config
-        totals = {"in": 0, "out": 0, "model": 0.0, "sandbox": 0.0, "calls": 0}
+        if config.approval == "ask" and not allow_stdin and not _frontend_renders_widgets():
+            # Known before the model is asked: no one could approve its program.
+            raise _Failure("ApprovalRequired", approval.unanswerable("ask"))
+        totals = {"in": 0, "out": 0, "model": 0.0, "sandbox": 0.0, "calls": 0, "attempts": 0}
         request = prompt
         bound: str | None = None
         failure: _Failure | None = None
@@ -206,6 +220,7 @@ class CodeActKernel(IPythonKernel):
                 break
             totals["sandbox"] += result.duration
             totals["calls"] += len(result.tool_calls)
+            totals["attempts"] += 1
             if result.has_value:
                 self.shell.user_ns[config.result_name] = result.value  # type: ignore[union-attr]
                 bound = config.result_name
@@ -214,8 +229,8 @@ class CodeActKernel(IPythonKernel):
                 break
             failure = _Failure(result.error.type, result.error.message, str(result.error).splitlines())
             if attempt < config.max_repairs:
-                display(Markdown(f"_The program failed ({result.error.type}); asking the model for a fix "
-                                 f"(attempt {attempt + 1} of {config.max_repairs})._"))
+                display(Markdown(f"**The program failed**\n\n```\n{_tail(str(result.error))}\n```\n\n"
+                                 f"_asking the model for a fix (repair {attempt + 1} of {config.max_repairs})._"))
                 request = ("The program failed with the error above. Fix it: answer with the whole "
                            "corrected program.")
         self._footer(totals, bound)
@@ -324,9 +339,8 @@ class CodeActKernel(IPythonKernel):
             display(Markdown("**Not run**: the approval policy is `reject` (`%approval ask` to decide yourself)."))
             return None
         if where == "fail-headless":
-            raise _Failure("ApprovalRequired", "this run cannot ask anyone (no stdin, e.g. nbclient or nbval) and "
-                           "the approval policy is 'ask'; nothing ran. Set CODEACT_APPROVAL=auto to run "
-                           "programs unattended, or run the notebook interactively.")
+            raise _Failure("ApprovalRequired", approval.unanswerable(
+                session.config.approval, found, session.registry.always_ask(), approval.Decision("approved", program).sha256))
         if where == "run":
             decision = approval.Decision("recorded" if recorded else "auto", program)
         elif where == "widget":
@@ -359,7 +373,8 @@ class CodeActKernel(IPythonKernel):
 
         An answer other than y/n is taken as the reason for rejecting, for the model.
         """
-        answer = (await self._input("Run this program? [y/N] ")).strip()
+        found = approval.scan(program)
+        answer = (await self._input(f"Run this program (it calls {found.describe()})? [y/N] ")).strip()
         if answer.lower() in ("y", "yes"):
             return approval.Decision("approved", program)
         return approval.Decision("rejected", program, None if answer.lower() in ("", "n", "no") else answer)
@@ -455,6 +470,8 @@ class CodeActKernel(IPythonKernel):
         if totals["calls"] or totals["sandbox"]:
             calls = totals["calls"]
             parts += [f"sandbox {totals['sandbox'] * 1000:.0f} ms", f"{calls} tool call{'s' if calls != 1 else ''}"]
+        if totals["attempts"] > 1:
+            parts.append(f"{totals['attempts']} programs run (repairs)")
         if bound:
             parts.append(f"result → `{bound}`")
         display(Markdown("<sub>" + " · ".join(parts) + "</sub>"))
@@ -506,6 +523,14 @@ def _strip_python_marker(lines: list[str]) -> list[str]:
 
 def _clip(text: str, limit: int = 4000) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit:,} more characters]"
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    """The end of a traceback, where the error is: what a person needs before the repair."""
+    kept = text.rstrip().splitlines()
+    if len(kept) <= lines:
+        return "\n".join(kept)
+    return "\n".join([f"[... {len(kept) - lines} earlier lines]", *kept[-lines:]])
 
 
 def _frontend_renders_widgets() -> bool:

@@ -235,7 +235,11 @@ def test_repair_asks_the_model_again_with_the_error(fresh, openai_server):
     cell = fresh.execute("Oslo temperature", allow_stdin=True)
     assert cell.status == "ok", cell.error()
     assert cell.stdout() == "20.0\n"
-    assert "asking the model for a fix (attempt 1 of 2)" in cell.markdown()
+    shown = cell.markdown()
+    # the error itself is shown before the repair, not only its type
+    assert "**The program failed**" in shown and "KeyError: 'temp'" in shown
+    assert shown.index("KeyError: 'temp'") < shown.index("asking the model for a fix (repair 1 of 2)")
+    assert "2 programs run (repairs)" in shown  # the footer counts them
     fix_request = json.dumps(openai_server.requests[-1].body["messages"])
     assert "KeyError" in fix_request
 
@@ -359,20 +363,51 @@ def test_the_api_key_never_appears(fresh, openai_server):
 def test_headless_ask_fails_the_cell_and_runs_nothing(openai_server, start_kernel):
     fe = start_kernel(kernel_env(openai_server), widgets=False)
     fe.execute(TOOLS_CELL)
-    openai_server.enqueue(program("print(call_tool('record', 1))"))
+    asked = len(openai_server.requests)
     cell = fe.execute("record 1", allow_stdin=False)
     assert cell.status == "error"
     assert cell.reply["content"]["ename"] == "ApprovalRequired"
-    assert "CODEACT_APPROVAL" in cell.reply["content"]["evalue"]
+    evalue = cell.reply["content"]["evalue"]
+    assert "the approval policy is 'ask'" in evalue and "CODEACT_APPROVAL=auto" in evalue
+    assert "the model was not asked" in evalue and len(openai_server.requests) == asked
     assert fe.execute("%%python\nprint(calls)").stdout() == "[]\n"
+
+
+@pytest.mark.parametrize("word", ["exit", "quit()"])
+def test_exit_asks_the_console_to_close_as_in_ipython(openai_server, start_kernel, word):
+    """As in IPython: the console closes, and the kernel ends with it (not a prompt to the model)."""
+    fe = start_kernel(kernel_env(openai_server), widgets=False)
+    asked = len(openai_server.requests)
+    cell = fe.execute(word, allow_stdin=True)
+    assert cell.status == "ok" and {"source": "ask_exit", "keepkernel": False} in cell.reply["content"]["payload"]
+    assert len(openai_server.requests) == asked
+
+
+def test_headless_auto_names_the_always_tool_it_cannot_ask_about(openai_server, start_kernel):
+    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="auto"), widgets=False)
+    fe.execute(TOOLS_CELL)
+    openai_server.enqueue(program("print(call_tool('delete_everything'))"))
+    cell = fe.execute("clean up", allow_stdin=False)
+    assert cell.reply["content"]["ename"] == "ApprovalRequired"
+    evalue = cell.reply["content"]["evalue"]
+    assert "calls delete_everything, marked approval='always'" in evalue and "policy 'auto'" in evalue
+    assert "Set CODEACT_APPROVAL=auto" not in evalue  # it is already set
 
 
 def test_console_gets_a_y_n_prompt(openai_server, start_kernel):
     fe = start_kernel(kernel_env(openai_server), widgets=False)
-    openai_server.enqueue(program("print('ran')"))
+    fe.execute(TOOLS_CELL)
+    openai_server.enqueue(program("print('ran', call_tool('record', 1))"))
     prompts = []
     cell = fe.execute("run it", allow_stdin=True, stdin=lambda p: prompts.append(p) or "y")
-    assert prompts == ["Run this program? [y/N] "] and cell.stdout() == "ran\n"
+    assert prompts == ["Run this program (it calls record)? [y/N] "] and cell.stdout() == "ran 1\n"
+    # What a text-only frontend prints: every display's text/plain, none a placeholder.
+    plain = [m["content"]["data"]["text/plain"] for m in cell.outputs()
+             if m["msg_type"] in ("display_data", "update_display_data")]
+    assert not any("<IPython" in text for text in plain)
+    assert any("print('ran', call_tool('record', 1))" in text and "calls record" in text for text in plain)
+    assert any(text.startswith("**Approved** at ") for text in plain)
+    assert any("tokens" in text and "1 tool call" in text for text in plain)  # the footer
     openai_server.enqueue(program("print('ran again')"))
     cell = fe.execute("run it again", allow_stdin=True, stdin=lambda p: "not now, too risky")
     assert cell.stdout() == "" and "reason: not now, too risky" in cell.markdown()
@@ -491,6 +526,7 @@ def test_recorded_policy_asks_for_a_program_never_approved(openai_server, start_
     openai_server.enqueue(program("print('new program')"))
     cell = fe.execute("something new", allow_stdin=False)
     assert cell.status == "error" and cell.reply["content"]["ename"] == "ApprovalRequired"
+    assert "the approval policy is 'recorded' and no person approved this exact program" in cell.reply["content"]["evalue"]
     assert "transcript" in fe.execute("%transcript").stdout()
 
 
@@ -541,7 +577,8 @@ def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel):
     openai_server.enqueue(program("print('fixed')"))
     cell = fe.execute("Loop for ever.", timeout=300)
     assert cell.status == "ok", cell.error()
-    assert "The program failed (TimeoutError)" in cell.markdown() and cell.stdout() == "fixed\n"
+    assert "**The program failed**" in cell.markdown() and "TimeoutError" in cell.markdown()
+    assert cell.stdout() == "fixed\n"
 
     fe.execute("%sandbox timeout 30")
     fe.execute("%%python\nkeep_me = 'still here'")

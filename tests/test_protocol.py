@@ -310,9 +310,11 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
             # as nbclient runs a notebook: no widget comm (the suite's client opens none), no stdin
             self.run_cell("%approval ask")
             self.kc.allow_stdin = False
-            reply, outputs = self.run_cell("Run something", program("print('never')"))
+            asked = len(self.server.requests)
+            reply, outputs = self.run_cell("Run something")
             self.assertEqual(reply["content"]["status"], "error")
             self.assertEqual(reply["content"]["ename"], "ApprovalRequired")
+            self.assertEqual(len(self.server.requests), asked, "no one could approve: the model is not asked")
             self.assertEqual(self.stream(outputs, "stdout"), "")
         finally:
             self.kc.allow_stdin = True
@@ -331,7 +333,7 @@ class CodeActProtocolTests(jupyter_kernel_test.KernelTests):
             self.assertEqual(request["msg_type"], "input_request")
             self.assertEqual(request["parent_header"]["msg_id"], msg_id)
             INPUT_REQUEST.validate(request["content"])
-            self.assertEqual(request["content"]["prompt"], "Run this program? [y/N] ")
+            self.assertEqual(request["content"]["prompt"], "Run this program (it calls no tools)? [y/N] ")
             self.kc.input("y")
             reply, outputs = self.collect(code, msg_id)
             self.assertEqual(reply["content"]["status"], "ok")
