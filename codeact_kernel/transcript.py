@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -65,8 +66,11 @@ class Transcript:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"recorded_at": datetime.now(timezone.utc).isoformat(), **record},
                           ensure_ascii=False, default=str)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with open(self.path, "a+b") as f:
+            # After a crash mid-write the file ends inside a line: end it, so that this
+            # record is a line of its own rather than the tail of a torn one.
+            torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
+            f.write((("\n" if torn else "") + line + "\n").encode())
             f.flush()
             os.fsync(f.fileno())
 
@@ -75,20 +79,30 @@ class Transcript:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """Every record in a transcript; a torn last line (a crash mid-write) is skipped."""
+    """Every record in a transcript. A line that is not a whole record (the kernel killed
+    mid-write) is skipped with a warning that names it; what was recorded before it stands."""
     if not path.exists():
         return []
     records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
-                continue
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                warnings.warn(f"{path}, line {number}: skipped, not a whole record (the kernel was "
+                              "stopped while writing it?)", TranscriptWarning, stacklevel=2)
     return records
+
+
+class TranscriptWarning(UserWarning):
+    """A transcript line could not be read and was skipped."""
 
 
 def approved_programs(paths: Iterable[Path]) -> set[str]:

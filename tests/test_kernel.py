@@ -7,6 +7,8 @@ on the approval widget through the comm messages JupyterLab would send.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -518,6 +520,35 @@ def test_record_then_replay_offline_under_the_recorded_policy(openai_server, sta
     miss = replayer.execute("something never asked")
     assert miss.status == "error" and miss.reply["content"]["ename"] == "ReplayMiss"
     assert "'something never asked'" in miss.reply["content"]["evalue"]
+
+
+def test_a_kernel_killed_mid_cell_loses_no_earlier_turn(openai_server, start_kernel, tmp_path):
+    """kill -9 during a run: every earlier turn stays in the transcript, and a torn last line (what a
+    kill during the write itself leaves) is skipped with a warning by the kernel that replays it."""
+    transcript = tmp_path / "session.jsonl"
+    fe = start_kernel(kernel_env(openai_server, CODEACT_TRANSCRIPT=str(transcript), CODEACT_APPROVAL="auto"))
+    for n in (1, 2):
+        openai_server.enqueue(program(f"print({n})"))
+        assert fe.execute(f"print {n}").stdout() == f"{n}\n"
+    openai_server.enqueue(program("print('looping', flush=True)\nwhile True:\n    pass"))
+    msg_id = fe.client.execute("loop for ever")
+    while not (lambda m: m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream")(
+            fe.client.get_iopub_msg(timeout=60)):
+        pass
+    os.kill(fe.manager.provisioner.pid, signal.SIGKILL)
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert [r["prompt"] for r in records] == ["print 1", "print 2"]
+
+    with open(transcript, "a") as f:
+        f.write('{"prompt": "loop for ever", "repl')
+    replayer = start_kernel(kernel_env(openai_server, CODEACT_MODEL=f"replay:{transcript}",
+                                       CODEACT_APPROVAL="recorded", CODEACT_TRANSCRIPT=str(transcript)),
+                            widgets=False)
+    cell = replayer.execute("print 1", allow_stdin=False)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "1\n" and "line 3: skipped, not a whole record" in cell.stdout("stderr")
+    lines = transcript.read_text().splitlines()
+    assert json.loads(lines[-1])["prompt"] == "print 1"  # a line of its own, after the torn one
 
 
 def test_recorded_policy_asks_for_a_program_never_approved(openai_server, start_kernel, tmp_path):

@@ -8,7 +8,15 @@ import pytest
 
 from codeact_kernel.errors import ReplayMiss
 from codeact_kernel.model import Turn
-from codeact_kernel.transcript import Replay, Transcript, approved_programs, conversation_hash, default_path, read
+from codeact_kernel.transcript import (
+    Replay,
+    Transcript,
+    TranscriptWarning,
+    approved_programs,
+    conversation_hash,
+    default_path,
+    read,
+)
 
 
 def test_append_only_one_line_per_turn(tmp_path):
@@ -27,7 +35,11 @@ def test_a_torn_last_line_is_skipped(tmp_path):
     Transcript(path).append({"prompt": "a"})
     with open(path, "a") as f:
         f.write('{"prompt": "b", "rep')  # the kernel died mid-write
-    assert [r["prompt"] for r in read(path)] == ["a"]
+    with pytest.warns(TranscriptWarning, match="line 2: skipped, not a whole record"):
+        assert [r["prompt"] for r in read(path)] == ["a"]
+    Transcript(path).append({"prompt": "c"})  # the next turn is a line of its own, not the torn one's tail
+    with pytest.warns(TranscriptWarning, match="line 2"):
+        assert [r["prompt"] for r in read(path)] == ["a", "c"]
 
 
 def test_conversation_hash_ignores_who_approved():
