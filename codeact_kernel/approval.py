@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded"]
+DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded", "allowed"]
 Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
 
 
@@ -58,13 +58,15 @@ def scan(program: str) -> Scan:
 
 
 def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str],
-          recorded: bool = False) -> Route:
+          recorded: bool = False, allowed: Iterable[str] = ()) -> Route:
     """Where a program goes under `policy`, given what the frontend can do.
 
     `auto` still asks when the program may call a tool marked `approval="always"`, by name
     or through a call_tool whose name is not a literal. `recorded` runs a program only if
     this exact text was approved before (its SHA-256 is in the transcript), and otherwise
-    asks. A headless run (no stdin) never waits for a human: it fails instead.
+    asks. Under either asking policy, a program that calls only tools a person `allowed`
+    for the session runs unasked (`covered`). A headless run (no stdin) never waits for a
+    human: it fails instead.
     """
     if policy == "reject":
         return "show-only"
@@ -73,11 +75,30 @@ def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: I
         return "run"
     if policy == "recorded" and recorded:
         return "run"
+    if covered(found, allowed):
+        return "run"
     if widgets:
         return "widget"
     if stdin:
         return "stdin"
     return "fail-headless"
+
+
+def covered(found: Scan, allowed: Iterable[str]) -> bool:
+    """Whether a program calls only tools allowed for the session, so it may run unasked.
+
+    It must call at least one, all by literal name: a program that chooses at run time is
+    asked about. Even so the guard, not this reading, bounds what runs (see `refusal`).
+    """
+    return bool(found.tools) and not found.dynamic and set(found.tools) <= set(allowed)
+
+
+def allowable(found: Scan, always_ask: Iterable[str]) -> tuple[str, ...]:
+    """The tools a person may allow for the session when approving this program: those it
+    calls, if it names each one and none is marked approval="always"; else none."""
+    if found.dynamic or set(found.tools) & set(always_ask):
+        return ()
+    return found.tools
 
 
 NOBODY = "this run cannot ask anyone (no widget frontend and no stdin: nbclient, nbval, papermill)"
@@ -112,6 +133,9 @@ class Decision:
     program: str
     reason: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    allow: tuple[str, ...] = ()
+    """Kind "approved": tools the person also allowed for the rest of the session.
+    Kind "allowed": the session's allowed tools this program ran under, unasked."""
 
     @property
     def runs(self) -> bool:
@@ -126,8 +150,11 @@ class Decision:
         when = self.at.astimezone().strftime("%H:%M:%S")
         label = {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
                  "auto": "Approved by policy (auto)",
-                 "recorded": "Approved by policy (recorded: approved before, same SHA-256)"}[self.kind]
+                 "recorded": "Approved by policy (recorded: approved before, same SHA-256)",
+                 "allowed": "Ran without asking: it calls only tools allowed for this session"}[self.kind]
         text = f"**{label}** at {when}"
+        if self.kind in ("approved", "edited") and self.allow:
+            text += f" · allowed for this session: {', '.join(self.allow)}"
         if self.runs:
             text += f" · sha256 `{self.sha256[:16]}`"
         if self.reason:
@@ -146,6 +173,9 @@ def refusal(decision: Decision, tool: str, always_ask: Iterable[str]) -> str | N
     if tool in always_ask and decision.kind == "auto":
         return (f"{tool} is marked approval='always' and no person approved this program: "
                 "the approval policy 'auto' ran it unasked, because its text names no such tool")
+    if decision.kind == "allowed" and tool not in decision.allow:
+        return (f"{tool} is not among the tools allowed for this session ({', '.join(decision.allow)}), "
+                "and this program ran unasked because it named only those")
     return None
 
 
@@ -182,7 +212,10 @@ def highlight(program: str) -> str:
 class ApprovalWidget:
     """Approve, Edit and Reject buttons over the highlighted program; `decide()` awaits a click."""
 
-    def __init__(self, program: str, found: Scan, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, program: str, found: Scan, loop: asyncio.AbstractEventLoop,
+                 allow: tuple[str, ...] = ()) -> None:
+        """`allow`: the tools a person may allow for the session here (see `allowable`);
+        if any, a fourth button approves and allows them."""
         import ipywidgets as w
 
         self.program = program
@@ -199,11 +232,17 @@ class ApprovalWidget:
                                  layout=w.Layout(width="100%", display="none"))
         self.reason = w.Text(placeholder="Reason for rejecting (optional, sent to the model)",
                              layout=w.Layout(width="100%"))
+        self.allow = allow
+        self.approve_and_allow = w.Button(description="Approve and allow", icon="check-double",
+                                          tooltip=f"Run this, and later programs that call only "
+                                                  f"{', '.join(allow)}, without asking (this session)",
+                                          layout=w.Layout(display="" if allow else "none"))
         self.approve.on_click(lambda _b: self._decide("approve"))
+        self.approve_and_allow.on_click(lambda _b: self._decide("allow"))
         self.edit.on_click(lambda _b: self._start_editing())
         self.reject.on_click(lambda _b: self._decide("reject"))
         self.view = w.VBox([self.calls, self.code, self.editor,
-                            w.HBox([self.approve, self.edit, self.reject]), self.reason])
+                            w.HBox([self.approve, self.approve_and_allow, self.edit, self.reject]), self.reason])
 
     def _start_editing(self) -> None:
         self.editor.layout.display = ""
@@ -215,7 +254,9 @@ class ApprovalWidget:
             decision = Decision("rejected", self.program, self.reason.value.strip() or None)
         else:
             text = self.editor.value
-            decision = Decision("edited" if text != self.program else "approved", text)
+            allow = allowable(scan(text), ()) if action == "allow" and self.allow else ()
+            allow = tuple(name for name in allow if name in self.allow)  # never more than was offered
+            decision = Decision("edited" if text != self.program else "approved", text, allow=allow)
         # Comm handlers may run on another thread: resolve through the loop.
         self._loop.call_soon_threadsafe(self._resolve, decision)
 

@@ -248,7 +248,7 @@ class CodeActKernel(IPythonKernel):
         elif decision is None:
             kind, reason = "rejected", "the approval policy is reject"
         else:
-            kind = "auto" if decision.kind == "recorded" else decision.kind
+            kind = "auto" if decision.kind in ("recorded", "allowed") else decision.kind  # ran, unasked
             reason = decision.reason
         program = decision.program if decision is not None and decision.runs else reply.program
         session.history.append(Turn(request, reply.text, program, output, error, kind, reason))
@@ -261,6 +261,7 @@ class CodeActKernel(IPythonKernel):
             "decision": "rejected-by-policy" if reply.program and decision is None else
                         (decision.kind if decision is not None else "no-code"),
             "reason": reason, "edited": decision is not None and decision.kind == "edited",
+            "allow": list(decision.allow) if decision is not None else [],
             "ran": decision.program if decision is not None and decision.runs and decision.kind == "edited" else None,
             "ran_sha256": decision.sha256 if decision is not None and decision.runs else None,
             "output": {"stdout": _clip(result.stdout) if result else "", "stderr": _clip(result.stderr) if result else "",
@@ -332,30 +333,38 @@ class CodeActKernel(IPythonKernel):
         display(Markdown(f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```"))
         recorded = (session.config.approval == "recorded"
                     and approval.Decision("approved", program).sha256 in session.recorded_approvals())
+        always_ask = session.registry.always_ask()
+        allowed = tuple(sorted(session.allowed_tools - always_ask))
         where = approval.route(session.config.approval, widgets=_frontend_renders_widgets(),
-                               stdin=allow_stdin, found=found, always_ask=session.registry.always_ask(),
-                               recorded=recorded)
+                               stdin=allow_stdin, found=found, always_ask=always_ask,
+                               recorded=recorded, allowed=allowed)
         if where == "show-only":
             display(Markdown("**Not run**: the approval policy is `reject` (`%approval ask` to decide yourself)."))
             return None
         if where == "fail-headless":
             raise _Failure("ApprovalRequired", approval.unanswerable(
                 session.config.approval, found, session.registry.always_ask(), approval.Decision("approved", program).sha256))
-        if where == "run":
-            decision = approval.Decision("recorded" if recorded else "auto", program)
+        offer = approval.allowable(found, always_ask)
+        if where == "run" and recorded:
+            decision = approval.Decision("recorded", program)
+        elif where == "run" and session.config.approval != "auto":
+            decision = approval.Decision("allowed", program, allow=allowed)
+        elif where == "run":
+            decision = approval.Decision("auto", program)
         elif where == "widget":
-            decision = await self._ask_widget(program, found)
+            decision = await self._ask_widget(program, found, offer)
         else:
-            decision = await self._ask_stdin(program)
+            decision = await self._ask_stdin(program, offer)
+        session.allowed_tools.update(decision.allow if decision.kind != "allowed" else ())
         if where != "widget":
             display(Markdown(decision.record()))
         if decision.kind == "edited":
             display(Markdown(f"**Edited program** (what runs)\n\n```python\n{decision.program.rstrip()}\n```"))
         return decision
 
-    async def _ask_widget(self, program: str, found: approval.Scan) -> approval.Decision:
+    async def _ask_widget(self, program: str, found: approval.Scan, offer: tuple[str, ...]) -> approval.Decision:
         loop = asyncio.get_running_loop()
-        widget = approval.ApprovalWidget(program, found, loop)
+        widget = approval.ApprovalWidget(program, found, loop, offer)
         handle = display(widget.view, display_id=True)
         try:
             decision = await widget.decide()
@@ -368,15 +377,19 @@ class CodeActKernel(IPythonKernel):
         self._decided.append(widget)
         return decision
 
-    async def _ask_stdin(self, program: str) -> approval.Decision:
-        """For frontends with stdin but no widgets (jupyter console): y, or anything else to reject.
+    async def _ask_stdin(self, program: str, offer: tuple[str, ...]) -> approval.Decision:
+        """For frontends with stdin but no widgets (jupyter console): y, a (yes, and allow its
+        tools for the session, when offered), or anything else to reject.
 
-        An answer other than y/n is taken as the reason for rejecting, for the model.
+        An answer other than y/n/a is taken as the reason for rejecting, for the model.
         """
         found = approval.scan(program)
-        answer = (await self._input(f"Run this program (it calls {found.describe()})? [y/N] ")).strip()
+        choices = f"[y/N/a: yes, and allow {', '.join(offer)} for this session]" if offer else "[y/N]"
+        answer = (await self._input(f"Run this program (it calls {found.describe()})? {choices} ")).strip()
         if answer.lower() in ("y", "yes"):
             return approval.Decision("approved", program)
+        if offer and answer.lower() == "a":
+            return approval.Decision("approved", program, allow=offer)
         return approval.Decision("rejected", program, None if answer.lower() in ("", "n", "no") else answer)
 
     async def _input(self, prompt: str) -> str:

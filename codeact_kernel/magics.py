@@ -100,10 +100,19 @@ class CodeActMagics(Magics):
     @line_magic
     @_usage_errors
     def approval(self, line: str) -> None:
-        """`%approval [ask|auto|reject]`: who decides whether a program runs."""
-        policy = line.strip().lower()
-        if policy:
-            self._set(approval=policy)
+        """`%approval [ask|auto|reject|recorded]`: who decides whether a program runs;
+        `%approval revoke TOOL|all`: take back tools allowed for the session."""
+        args = line.strip().split()
+        allowed = self.session.allowed_tools
+        if args[:1] == ["revoke"]:
+            names = set(allowed) if args[1:] == ["all"] else set(args[1:])
+            unknown = names - allowed
+            if not names or unknown:
+                raise UsageError(f"%approval revoke TOOL... | all: {', '.join(sorted(unknown)) or 'nothing'} "
+                                 f"is not allowed now (allowed: {', '.join(sorted(allowed)) or 'none'})")
+            allowed -= names
+        elif args:
+            self._set(approval=args[0].lower())
         descriptions = {"ask": "each program waits for Approve, Edit or Reject",
                         "auto": "programs run without asking (tools marked approval='always' still ask)",
                         "reject": "programs are shown, never run",
@@ -111,6 +120,9 @@ class CodeActMagics(Magics):
                                     "any other asks"}
         current = self.session.config.approval
         print(f"approval: {current}: {descriptions[current]} (choices: {', '.join(APPROVAL_POLICIES)})")
+        if allowed:
+            print(f"allowed for this session (programs calling only these run unasked): {', '.join(sorted(allowed))}"
+                  " · %approval revoke TOOL|all")
 
     @line_magic
     @_usage_errors

@@ -26,6 +26,8 @@ class Session:
     announced: bool = False
     _replay: Replay | None = None
     local: LocalServer | None = None
+    allowed_tools: set[str] = field(default_factory=set)
+    """Tools a person allowed for the session: programs that call only these run unasked."""
 
     def replay(self, path: Path) -> Replay:
         """The transcript standing in for the model, loaded once per path."""

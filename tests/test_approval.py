@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeact_kernel.approval import Decision, Scan, guard, route, scan
+from codeact_kernel.approval import Decision, Scan, allowable, covered, guard, route, scan
 
 
 def test_scan_finds_literal_tool_names_in_order():
@@ -66,3 +66,22 @@ def test_the_guard_refuses_an_always_tool_only_where_no_person_approved():
         unasked["delete_everything"]()
     for kind in ("approved", "edited", "recorded"):
         assert guard(tools, Decision(kind, "..."), SENSITIVE)["delete_everything"]() == "deleted"
+
+
+def test_a_session_allowance_covers_programs_that_name_only_allowed_tools():
+    assert covered(scan("call_tool('a')\ncall_tool('b')"), {"a", "b", "c"})
+    assert not covered(scan("call_tool('a')\ncall_tool('d')"), {"a", "b"})
+    assert not covered(scan("n = 'a'\ncall_tool(n)"), {"a"})  # chosen at run time: asked about
+    assert not covered(scan("print(1)"), {"a"})  # calls nothing: asked about, as before any allowance
+    assert route("ask", widgets=True, stdin=True, found=scan("call_tool('a')"), always_ask=(),
+                 allowed={"a"}) == "run"
+    assert allowable(scan("call_tool('a')\ncall_tool('delete_everything')"), SENSITIVE) == ()
+    assert allowable(scan("call_tool('a')"), SENSITIVE) == ("a",)
+
+
+def test_an_allowed_run_may_call_only_the_allowed_tools():
+    tools = {"a": lambda: "A", "b": lambda: "B"}
+    guarded = guard(tools, Decision("allowed", "...", allow=("a",)), ())
+    assert guarded["a"]() == "A"
+    with pytest.raises(PermissionError, match="b is not among the tools allowed for this session"):
+        guarded["b"]()

@@ -200,6 +200,50 @@ def test_auto_still_asks_for_an_always_tool(fresh, openai_server):
     assert seen, "a call_tool whose name is not a literal may reach the always-ask tool"
 
 
+def test_allowing_a_programs_tools_for_the_session(fresh, openai_server):
+    """Approve and allow: later programs calling only those tools run unasked, the guard holds them
+    to exactly those tools, and %approval lists and revokes the allowance."""
+    fresh.execute("%approval ask")
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Oslo')['temperature_c'])"))
+    cell = fresh.execute("Oslo", on_message=clicking(lambda fe: fe.click(fe.button("Approve and allow"))))
+    assert cell.stdout() == "20.0\n" and "allowed for this session: get_weather" in cell.markdown()
+    assert "allowed for this session (programs calling only these run unasked): get_weather" in \
+        fresh.execute("%approval").stdout()
+
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Seattle')['temperature_c'])"))
+    cell = fresh.execute("Seattle")  # nobody clicks: it must not ask
+    assert cell.stdout() == "12.5\n" and "Ran without asking" in cell.markdown()
+
+    # Naming only get_weather but reaching another tool: the guard refuses it.
+    before = fresh.execute("%%python\nprint(calls)").stdout()
+    openai_server.enqueue(program("call_tool('get_weather', 'x')\n"
+                                  "try:\n    globals()['call_' + 'tool']('record', 7)\nexcept ToolError as e:\n"
+                                  "    print(e)"))
+    cell = fresh.execute("sneak")
+    assert cell.stdout().startswith("record: PermissionError: refused: record is not among the tools allowed")
+    assert fresh.execute("%%python\nprint(calls)").stdout() == before  # record never ran
+
+    fresh.execute("%approval revoke all")
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Oslo')['temperature_c'])"))
+    seen = []
+    cell = fresh.execute("Oslo again", on_message=clicking(lambda fe: (seen.append(1), fe.click(fe.button("Reject")))))
+    assert seen and "**Rejected**" in cell.markdown()
+
+
+def test_an_always_tool_is_never_offered_for_the_session(fresh, openai_server):
+    openai_server.enqueue(program("print(call_tool('delete_everything'))"))
+    offered = []
+
+    def look(fe: Frontend) -> None:
+        layout = fe.widget_state[fe.button("Approve and allow")]["layout"].removeprefix("IPY_MODEL_")
+        offered.append(fe.widget_state[layout]["display"])
+        fe.click(fe.button("Reject"))
+
+    fresh.execute("%approval ask")
+    fresh.execute("clean up", on_message=clicking(look))
+    assert offered == ["none"]  # hidden: nothing to allow
+
+
 @pytest.mark.parametrize("bypass", [
     "print(globals()['call_' + 'tool']('delete_everything'))",     # call_tool, never named
     "exec(bytes.fromhex('%s').decode())" % "print(call_tool('delete_everything'))".encode().hex(),
@@ -402,7 +446,8 @@ def test_console_gets_a_y_n_prompt(openai_server, start_kernel):
     openai_server.enqueue(program("print('ran', call_tool('record', 1))"))
     prompts = []
     cell = fe.execute("run it", allow_stdin=True, stdin=lambda p: prompts.append(p) or "y")
-    assert prompts == ["Run this program (it calls record)? [y/N] "] and cell.stdout() == "ran 1\n"
+    assert prompts == ["Run this program (it calls record)? [y/N/a: yes, and allow record for this session] "]
+    assert cell.stdout() == "ran 1\n"
     # What a text-only frontend prints: every display's text/plain, none a placeholder.
     plain = [m["content"]["data"]["text/plain"] for m in cell.outputs()
              if m["msg_type"] in ("display_data", "update_display_data")]
