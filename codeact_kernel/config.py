@@ -16,6 +16,8 @@ from .sandbox.base import Grants, Limits
 from .sandbox.selection import PROCESSES as SANDBOX_PROCESSES
 
 APPROVAL_POLICIES = ("ask", "auto", "reject", "recorded")
+PERMISSIVENESS = ("reject", "ask", "recorded", "auto")  # least permissive first
+CEILING_FILE = "codeact.json"  # {"approval_max": "ask"} in a system-wide Jupyter config directory
 SANDBOXES = ("auto", "hyperlight", "wasmtime")
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -24,6 +26,7 @@ ENVIRONMENT = {
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 for Ollama",
     "CODEACT_MODEL": f"model name (default {DEFAULT_MODEL}), replay:TRANSCRIPT or local:MODEL.gguf",
     "CODEACT_APPROVAL": "ask (default), auto, reject or recorded",
+    "CODEACT_APPROVAL_MAX": "the most permissive approval policy allowed, set by whoever deploys the kernel",
     "CODEACT_SANDBOX": "auto (default), hyperlight or wasmtime",
     "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
@@ -50,6 +53,9 @@ class Config:
     input_dir: Path | None = None
     output: bool = True
     transcript: Path | None = None
+    approval_max: str = "auto"
+    """The ceiling: no setting may pick a policy more permissive than this (see `ceiling`)."""
+    approval_max_source: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -57,6 +63,10 @@ class Config:
     def validate(self) -> None:
         if self.approval not in APPROVAL_POLICIES:
             raise ConfigError(f"approval must be one of {', '.join(APPROVAL_POLICIES)}, not {self.approval!r}")
+        if PERMISSIVENESS.index(self.approval) > PERMISSIVENESS.index(self.approval_max):
+            allowed = ", ".join(PERMISSIVENESS[:PERMISSIVENESS.index(self.approval_max) + 1])
+            raise ConfigError(f"the approval policy {self.approval!r} is not allowed here: {self.approval_max_source} "
+                              f"sets the most permissive policy to {self.approval_max!r} (allowed: {allowed})")
         if self.sandbox not in SANDBOXES:
             raise ConfigError(f"sandbox must be one of {', '.join(SANDBOXES)}, not {self.sandbox!r}")
         if self.sandbox_process not in SANDBOX_PROCESSES:
@@ -99,6 +109,38 @@ class Config:
 
     def grants(self) -> Grants:
         return Grants(input_dir=self.input_dir, output=self.output, allowed_domains=dict(self.allowed_domains))
+
+
+def ceiling(environ: Mapping[str, str] = os.environ,
+            config_dirs: list[str] | None = None) -> tuple[str, str] | None:
+    """The most permissive approval policy whoever deploys the kernel allows, and who said so.
+
+    Read from the kernel's environment (`CODEACT_APPROVAL_MAX`, e.g. in the kernelspec's
+    `env`) and from `codeact.json` in Jupyter's system-wide and environment config
+    directories, never the user's own: the strictest wins. None if nobody set one.
+    """
+    import json
+
+    if config_dirs is None:
+        from jupyter_core.paths import ENV_CONFIG_PATH, SYSTEM_CONFIG_PATH
+
+        config_dirs = [*ENV_CONFIG_PATH, *SYSTEM_CONFIG_PATH]
+    found: list[tuple[str, str]] = []
+    if environ.get("CODEACT_APPROVAL_MAX"):
+        found.append((environ["CODEACT_APPROVAL_MAX"].strip().lower(),
+                      "CODEACT_APPROVAL_MAX in the kernel's environment (the kernelspec's env, or whoever started it)"))
+    for directory in config_dirs:
+        path = Path(directory) / CEILING_FILE
+        try:
+            value = json.loads(path.read_text()).get("approval_max")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            found.append((value.strip().lower(), f"approval_max in {path}"))
+    for policy, source in found:
+        if policy not in PERMISSIVENESS:
+            raise ConfigError(f"{source} must be one of {', '.join(PERMISSIVENESS)}, not {policy!r}")
+    return min(found, key=lambda item: PERMISSIVENESS.index(item[0]), default=None)
 
 
 def parse_seconds(text: str, what: str) -> float:

@@ -26,7 +26,7 @@ from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
 from . import __version__, approval
-from .config import APPROVAL_POLICIES, SANDBOX_PROCESSES, SANDBOXES, Config
+from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError, ModelError
 from .magics import CodeActMagics
 from .model import Reply, Turn, build_messages, codeact_instructions, complete, extract_program
@@ -109,9 +109,20 @@ class CodeActKernel(IPythonKernel):
         import ipywidgets  # noqa: F401
 
     def _initial_config(self) -> Config:
-        traits = {"model": self.model, "base_url": self.base_url, "approval": self.approval,
+        traits = {"model": self.model, "base_url": self.base_url,
                   "sandbox": self.sandbox, "sandbox_process": self.sandbox_process, "timeout": self.timeout}
-        return Config(**{k: v for k, v in traits.items() if v is not None}).with_env()
+        config = Config(**{k: v for k, v in traits.items() if v is not None})
+        limit = ceiling()
+        if limit is not None:  # the default policy yields to it; a chosen one is refused above it
+            policy, source = limit
+            config.approval_max, config.approval_max_source = policy, source
+            if PERMISSIVENESS.index(config.approval) > PERMISSIVENESS.index(policy):
+                config.approval = policy
+        if self.approval is not None:
+            config.approval = self.approval
+        config = config.with_env()
+        config.validate()
+        return config
 
     # -- routing cells -------------------------------------------------------------
     @staticmethod

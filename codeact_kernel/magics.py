@@ -120,6 +120,8 @@ class CodeActMagics(Magics):
                                     "any other asks"}
         current = self.session.config.approval
         print(f"approval: {current}: {descriptions[current]} (choices: {', '.join(APPROVAL_POLICIES)})")
+        if self.session.config.approval_max_source:
+            print(f"ceiling: {self.session.config.approval_max} ({self.session.config.approval_max_source})")
         if allowed:
             print(f"allowed for this session (programs calling only these run unasked): {', '.join(sorted(allowed))}"
                   " · %approval revoke TOOL|all")

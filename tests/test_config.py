@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codeact_kernel.config import Config
+from codeact_kernel.config import Config, ceiling
 from codeact_kernel.errors import ConfigError
 
 
@@ -38,3 +38,23 @@ def test_replay_and_limits():
     assert config.replay_path() == Path("notebooks/quickstart.jsonl")
     assert config.limits().timeout == 7 and config.grants().allowed_domains == {"h": None}
     assert Config().replay_path() is None
+
+
+def test_the_deployers_ceiling_comes_from_the_environment_or_system_config(tmp_path):
+    system = tmp_path / "etc-jupyter"
+    system.mkdir()
+    assert ceiling({}, [str(system)]) is None
+    (system / "codeact.json").write_text('{"approval_max": "recorded"}')
+    assert ceiling({}, [str(system)]) == ("recorded", f"approval_max in {system / 'codeact.json'}")
+    policy, source = ceiling({"CODEACT_APPROVAL_MAX": "ask"}, [str(system)])  # the strictest wins
+    assert policy == "ask" and source.startswith("CODEACT_APPROVAL_MAX in the kernel's environment")
+    with pytest.raises(ConfigError, match="must be one of"):
+        ceiling({"CODEACT_APPROVAL_MAX": "lenient"}, [])
+
+
+def test_no_setting_passes_the_ceiling():
+    config = Config(approval_max="ask", approval_max_source="CODEACT_APPROVAL_MAX in the kernel's environment")
+    with pytest.raises(ConfigError, match="'auto' is not allowed here: CODEACT_APPROVAL_MAX in the kernel's "
+                                          "environment sets the most permissive policy to 'ask'"):
+        config.with_env({"CODEACT_APPROVAL": "auto"})
+    assert config.with_env({"CODEACT_APPROVAL": "reject"}).approval == "reject"

@@ -429,6 +429,18 @@ def test_exit_asks_the_console_to_close_as_in_ipython(openai_server, start_kerne
     assert len(openai_server.requests) == asked
 
 
+def test_the_deployers_ceiling_holds_against_magic_and_environment(openai_server, start_kernel):
+    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL_MAX="ask"), widgets=False)
+    refused = fe.execute("%approval auto")
+    assert refused.status == "error" and "CODEACT_APPROVAL_MAX in the kernel's environment" in refused.stdout("stderr")
+    assert fe.execute("%approval").stdout().startswith("approval: ask")
+    assert fe.execute("%approval reject").status == "ok"  # stricter is always fine
+
+    chosen = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL_MAX="ask", CODEACT_APPROVAL="auto"), widgets=False)
+    cell = chosen.execute("do something")
+    assert cell.status == "error" and "'auto' is not allowed here" in cell.reply["content"]["evalue"]
+
+
 def test_headless_auto_names_the_always_tool_it_cannot_ask_about(openai_server, start_kernel):
     fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="auto"), widgets=False)
     fe.execute(TOOLS_CELL)
