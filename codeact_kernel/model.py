@@ -185,6 +185,9 @@ async def complete(
                 await asyncio.sleep(delay)
                 continue
             text = "".join(attempt.parts)
+            if not text.strip() and attempt.finish_reason == "tool_calls":
+                raise BadModelReply("the model answered with a tool call (the tools API) instead of text; "
+                                    "this kernel needs the program as text, in a ```python block")
             if not text.strip():
                 raise BadModelReply(f"the reply had no text (finish_reason={attempt.finish_reason})")
             return Reply(text=text, program=extract_program(text), tokens_in=attempt.tokens_in,
