@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import TEST_API_KEY, kernel_env
+from tests.conftest import SLOWDOWN, TEST_API_KEY, kernel_env
 from codeact_kernel.testing import Frontend
 
 TOOLS_CELL = '''%%python
@@ -660,7 +660,7 @@ def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel):
     assert f"sandbox: **{backend.removesuffix('-worker')}**" in cell.markdown()
 
     fe.execute("%approval auto")
-    fe.execute("%sandbox timeout 1")
+    fe.execute(f"%sandbox timeout {SLOWDOWN:g}")  # 1 s, or in an emulated VM long enough for a run to start
     openai_server.enqueue(program("while True:\n    pass"))
     openai_server.enqueue(program("print('fixed')"))
     cell = fe.execute("Loop for ever.", timeout=300)

@@ -109,8 +109,8 @@ class _VM:
             # What the wasmtime backend stops a run at: every file at its size cap. Hyperlight
             # enforces it as the guest writes (an OSError there); files are capped one by one
             # when they come back, as on wasmtime.
-            total_kib = -(-limits.output_files * limits.output_file_bytes // 1024)
-            kwargs["max_total_size"] = f"{total_kib}Ki"
+            # A little over the cap, so a file stopped there is over it and is not collected.
+            kwargs["max_total_size"] = f"{limits.output_files * limits.output_file_bytes // 1000 + 2}Ki"
         self.vm = HyperlightVM(**kwargs)
         self.crossing = _Crossing(route)
         self.vm.register_tool("codeact.dispatch", self.crossing)

@@ -194,17 +194,22 @@ class WorkerSandbox(Sandbox):
         self._starting = threading.Thread(target=start, name="codeact-worker-start", daemon=True)
         self._starting.start()
 
-    def _take(self, grants: Grants, limits: Limits) -> _Child:
+    def _take(self, grants: Grants, limits: Limits) -> _Child | None:
+        """The worker for this run, or None if the run was interrupted while one was starting
+        (a Hyperlight worker takes seconds to boot: an interrupt must not wait for it)."""
         if self._child is None:
+            if self._starting is None and self._next is None:
+                self._replace_in_background(grants, limits)
             if self._starting is not None:
-                self._starting.join()
+                while self._starting.is_alive():
+                    self._starting.join(0.05)
+                    if self._active and self._stop_reason is not None:
+                        return None  # the worker being started serves the next run
                 self._starting = None
             self._child, self._next = self._next, None
             if self._child is None:
                 error, self._start_error = self._start_error, None
-                if error is not None:
-                    raise error
-                self._child = self._start(grants, limits)
+                raise error or SandboxError("the sandbox worker could not be started")
         child = self._child
         if child.prepared != (grants, limits.memory_mb):
             try:
@@ -223,7 +228,8 @@ class WorkerSandbox(Sandbox):
         """Make the worker ready for a run with these grants, so the next run starts at once."""
         with self._run_lock:
             child = self._take(grants, limits)
-            child.prepare(grants, limits)  # the backend waits for its next instance, if it makes one
+            if child is not None:
+                child.prepare(grants, limits)  # the backend waits for its next instance, if it makes one
 
     def run(
         self,
@@ -246,9 +252,9 @@ class WorkerSandbox(Sandbox):
                 with self._state_lock:
                     self._running = child
                     interrupted = self._stop_reason is not None
-                if interrupted:
+                if interrupted or child is None:
                     result = state.result(0.0)
-                    result.error = self._stopped_error(limits, child)
+                    result.error = GuestError("KeyboardInterrupt", "the program was interrupted")
                     return result
                 start = time.perf_counter()
                 deadline = time.monotonic() + limits.timeout

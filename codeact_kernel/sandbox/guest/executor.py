@@ -89,7 +89,9 @@ def _dispatch(name, payload):
 
 
 _MOUNTS = ("/input", "/output")
-_makedirs = os.makedirs
+# Hyperlight's packaged guest runs this file again in each run's namespace, where os is
+# already patched: patch from the original each time, never wrap a wrapper.
+_makedirs = getattr(os.makedirs, "__wrapped__", os.makedirs)
 
 
 def _makedirs_past_mounts(name, mode=0o777, exist_ok=False):
@@ -105,6 +107,7 @@ def _makedirs_past_mounts(name, mode=0o777, exist_ok=False):
     _makedirs(name, mode, exist_ok)
 
 
+_makedirs_past_mounts.__wrapped__ = _makedirs
 os.makedirs = _makedirs_past_mounts
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"
@@ -399,17 +402,16 @@ else:
         return text
 
     _builtins.open = io.open = _open
-    _mkdir = os.mkdir
 
-    def _files_only(path):
-        """mkdir here: Hyperlight's /output holds files only (hyperlight-sandbox 0.8.0)."""
+    def _files_only(path, mode=0o777, *, dir_fd=None):
+        """os.mkdir here, which can make no directory (hyperlight-sandbox 0.8.0)."""
         if os.path.normpath(os.fspath(path)) in _MOUNTS:
             raise FileExistsError(17, "File exists", path)
         raise OSError(58, "Hyperlight's /output holds files only, no subdirectories (hyperlight-sandbox "
                       "0.8.0): write /output/NAME, or use the wasmtime backend (CODEACT_SANDBOX=wasmtime)",
                       path)
 
-    os.mkdir = lambda path, mode=0o777, *, dir_fd=None: _files_only(path)
+    os.mkdir = _files_only
     # Its monotonic clocks stand still (measured: 0.0 across any work); its wall clock moves.
     _time.monotonic = _time.perf_counter = _monotonic = _time.time
     _time.monotonic_ns = _time.perf_counter_ns = _time.time_ns
