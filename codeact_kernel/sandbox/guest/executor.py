@@ -369,7 +369,13 @@ else:
 
     class _SmallFileIO(io.FileIO):
         def write(self, data):
-            return super().write(memoryview(data).cast("B")[:_FILE_PIECE])
+            try:
+                return super().write(memoryview(data).cast("B")[:_FILE_PIECE])
+            except OSError as exc:
+                if exc.errno != 29:  # what Hyperlight's /output quota raises: "I/O error"
+                    raise
+                raise OSError(exc.errno, "cannot write more: this run's /output is full (its limits: "
+                              "%sandbox shows them)", self.name) from None
 
         def readinto(self, buffer):
             return super().readinto(memoryview(buffer).cast("B")[:_FILE_PIECE])
