@@ -235,14 +235,14 @@ class ApprovalWidget:
         self.allow = allow
         self.approve_and_allow = w.Button(description="Approve and allow", icon="check-double",
                                           tooltip=f"Run this, and later programs that call only "
-                                                  f"{', '.join(allow)}, without asking (this session)",
-                                          layout=w.Layout(display="" if allow else "none"))
+                                                  f"{', '.join(allow)}, without asking (this session)")
         self.approve.on_click(lambda _b: self._decide("approve"))
         self.approve_and_allow.on_click(lambda _b: self._decide("allow"))
         self.edit.on_click(lambda _b: self._start_editing())
         self.reject.on_click(lambda _b: self._decide("reject"))
         self.view = w.VBox([self.calls, self.code, self.editor,
-                            w.HBox([self.approve, self.approve_and_allow, self.edit, self.reject]), self.reason])
+                            w.HBox([self.approve, *([self.approve_and_allow] if allow else []),
+                                    self.edit, self.reject]), self.reason])
 
     def _start_editing(self) -> None:
         self.editor.layout.display = ""

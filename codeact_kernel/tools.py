@@ -56,6 +56,13 @@ def _signature(fn: Callable[..., Any]) -> str:
     return text.replace("typing.", "").replace("NoneType", "None")
 
 
+def _parameters(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
 def _first_paragraph(doc: str | None) -> str:
     if not doc:
         return ""
@@ -79,6 +86,9 @@ class Registry:
                 f"tool name {tool_name!r} must be a Python identifier: pass @tool(name='...')")
         if approval not in ("policy", "always"):
             raise ToolDefinitionError("approval must be 'policy' or 'always'")
+        if "__args__" in _parameters(fn):
+            raise ToolDefinitionError(f"tool {tool_name!r}: the parameter name '__args__' is call_tool's own "
+                                      "(it carries positional arguments): rename it")
         entry = Tool(tool_name, fn, description if description is not None else _first_paragraph(fn.__doc__),
                      _signature(fn), approval)
         with self._lock:

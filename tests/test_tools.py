@@ -58,6 +58,9 @@ def test_bad_names_are_refused_with_the_fix():
         reg.add(lambda: 1, name="class")
     with pytest.raises(ToolDefinitionError, match="callable"):
         reg.add(42)  # type: ignore[arg-type]
+    with pytest.raises(ToolDefinitionError, match="'__args__' is call_tool's own"):
+        reg.add(lambda __args__: 1, name="clash")
+    reg.add(lambda name: name, name="greet")  # call_tool's own `name` is positional-only: no clash
 
 
 def test_always_ask_tools():

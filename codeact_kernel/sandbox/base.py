@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import pathlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -155,19 +156,58 @@ def _to_json(value: Any) -> Any:
 
 
 # Every tool call crosses here twice; orjson does it in a tenth of the stdlib's time. The
-# stdlib encoder is the fallback for what orjson refuses (ints over 64 bits, values that
-# need `_to_json` to fail), so its error messages are the contract's. orjson writes NaN
-# and infinities as null.
-_decode = orjson.loads
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+# stdlib is the fallback wherever orjson would not be exact: integers over 64 bits (orjson
+# refuses them, and reads them as floats), NaN and infinities (it writes them as null and
+# cannot read them), dict keys that are not strings (refused, naming where). Its error
+# messages are the contract's.
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_LONG_NUMBER = re.compile(r"\d{19}")  # could be past 64 bits: orjson would make it a float
+
+
+def decode_arguments(text: str) -> Any:
+    """The arguments a program sent, exactly as the guest's JSON wrote them."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # NaN or an infinity, which Python's JSON (the guest's) writes and reads
+    return json.loads(text)
 
 
 def encode_result(value: Any) -> bytes:
-    """JSON of a tool's return value, as the guest will receive it (UTF-8)."""
+    """JSON of a tool's return value, exactly as the guest will read it (UTF-8)."""
     try:
-        return orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS)
+        payload = orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        return json.dumps(value, default=_to_json, ensure_ascii=False).encode()
+        payload = None
+    if payload is not None and b"null" not in payload:
+        return payload  # nothing orjson might have changed
+    _check_keys(value, "the result")
+    return json.dumps(value, default=_to_json, ensure_ascii=False).encode()
+
+
+def _check_keys(value: Any, where: str) -> None:
+    """Refuse a dict key that is not a string, naming where: JSON would turn it into one."""
+    value = _as_json(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has the dict key {key!r} ({type(key).__name__}); JSON keys are "
+                                "strings, so it would reach the program changed: use str keys")
+            _check_keys(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_keys(item, f"{where}[{index}]")
+
+
+def _as_json(value: Any) -> Any:
+    """What `_to_json` makes of a value json cannot write as it is (a dict, list or scalar)."""
+    if isinstance(value, (dict, list, str, int, float, bool, type(None))):
+        return value
+    try:
+        return _to_json(value)
+    except TypeError:
+        return value  # json.dumps says why, with the contract's message
 
 
 class ToolDispatcher:
@@ -191,7 +231,7 @@ class ToolDispatcher:
         kwargs: Any = {}
         start = perf_counter()
         try:
-            kwargs = _decode(args_json) if args_json else {}
+            kwargs = decode_arguments(args_json) if args_json else {}
             if type(kwargs) is not dict:
                 raise TypeError("tool arguments must be a JSON object")
             args = kwargs.pop(ARGS_KEY, ())

@@ -41,6 +41,34 @@ def test_positional_and_keyword_arguments(sandbox, tools):
     assert result.stdout == "{'args': [1, [2]], 'kwargs': {'x': {'y': None}}}\n"
 
 
+def test_a_tool_may_have_a_parameter_called_name(sandbox, tools):
+    tools["greet"] = lambda name, greeting="Hello": f"{greeting}, {name}"
+    result = sandbox.run("print(call_tool('greet', name='Bob'), call_tool('greet', 'Ann', greeting='Hi'))", tools)
+    assert result.stdout == "Hello, Bob Hi, Ann\n", result.error
+
+
+def test_values_cross_exactly_both_ways(sandbox, tools):
+    """Integers of any size, NaN and infinities arrive as they left, in arguments and in results."""
+    tools["big"] = lambda: {"n": 2**100, "inf": float("inf"), "none": None}
+    result = sandbox.run(
+        "import math\n"
+        "print(call_tool('echo', 2**70, -(10**30))['args'] == [2**70, -(10**30)])\n"
+        "print(math.isnan(call_tool('echo', float('nan'))['args'][0]))\n"
+        "print(call_tool('big') == {'n': 2**100, 'inf': float('inf'), 'none': None})", tools)
+    assert result.stdout == "True\nTrue\nTrue\n", result.error
+
+
+def test_dict_keys_that_json_would_change_are_refused_naming_where(sandbox, tools):
+    tools["counts"] = lambda: {"by_id": {1: "a", "1": "b"}}
+    result = sandbox.run(
+        "try:\n    call_tool('echo', x={'ok': [{2: 'b'}]})\nexcept TypeError as e:\n    print(e)\n"
+        "try:\n    call_tool('counts')\nexcept ToolError as e:\n    print(e)", tools)
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("call_tool('echo') argument x['ok'][0] has the dict key 2 (int); JSON keys are strings, "
+                        "so it would arrive changed: use str keys")
+    assert lines[1].startswith("counts: TypeError: the result['by_id'] has the dict key 1 (int)")
+
+
 def test_values_json_cannot_carry(sandbox, tools):
     tools["stamp"] = lambda: {"when": __import__("datetime").date(2026, 11, 21), "tags": {"a"}}
     tools["opaque"] = lambda: object()

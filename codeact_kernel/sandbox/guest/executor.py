@@ -148,13 +148,42 @@ _streams = ()  # the running program's stdout and stderr
 _unsent = False  # whether either holds text not yet sent
 
 
-def call_tool(name, *args, **kwargs):
-    """Call the host tool `name`; arguments and result travel as JSON."""
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _faithful(value, where):
+    """Refuse, naming where, what JSON would silently change: a dict key that is not a string
+    (it would arrive as one, and {1: a, "1": b} would lose an entry)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"{where} has the dict key {key!r} ({type(key).__name__}); JSON keys are "
+                                "strings, so it would arrive changed: use str keys")
+            if type(item) not in _PLAIN:
+                _faithful(item, f"{where}[{key!r}]")
+    elif kind is list or kind is tuple:
+        for index, item in enumerate(value):
+            if type(item) not in _PLAIN:
+                _faithful(item, f"{where}[{index}]")
+
+
+def call_tool(name, /, *args, **kwargs):
+    """Call the host tool `name`; arguments and result travel as JSON.
+
+    `name` is positional-only, so a tool may have a parameter called name.
+    """
     if not isinstance(name, str):
         raise TypeError("call_tool() needs the tool name as its first argument, a string")
+    for key, value in kwargs.items():
+        if type(value) not in _PLAIN:
+            _faithful(value, f"call_tool({name!r}) argument {key}")
     if args:
         if _ARGS_KEY in kwargs:
             raise TypeError(f"{_ARGS_KEY!r} is reserved")
+        for index, value in enumerate(args):
+            if type(value) not in _PLAIN:
+                _faithful(value, f"call_tool({name!r}) argument {index + 1}")
         kwargs[_ARGS_KEY] = args
     try:
         payload = _join(_encode(kwargs, 0))
