@@ -233,16 +233,18 @@ class ApprovalWidget:
         self.reason = w.Text(placeholder="Reason for rejecting (optional, sent to the model)",
                              layout=w.Layout(width="100%"))
         self.allow = allow
-        self.approve_and_allow = w.Button(description="Approve and allow", icon="check-double",
-                                          tooltip=f"Run this, and later programs that call only "
-                                                  f"{', '.join(allow)}, without asking (this session)")
+        buttons = [self.approve, self.edit, self.reject]
+        if allow:  # only then: every control made is shown, and closed with the view
+            approve_and_allow = w.Button(description="Approve and allow", icon="check-double",
+                                         tooltip=f"Run this, and later programs that call only "
+                                                 f"{', '.join(allow)}, without asking (this session)")
+            approve_and_allow.on_click(lambda _b: self._decide("allow"))
+            buttons.insert(1, approve_and_allow)
         self.approve.on_click(lambda _b: self._decide("approve"))
-        self.approve_and_allow.on_click(lambda _b: self._decide("allow"))
         self.edit.on_click(lambda _b: self._start_editing())
         self.reject.on_click(lambda _b: self._decide("reject"))
         self.view = w.VBox([self.calls, self.code, self.editor,
-                            w.HBox([self.approve, *([self.approve_and_allow] if allow else []),
-                                    self.edit, self.reject]), self.reason])
+                            w.HBox(buttons), self.reason])
 
     def _start_editing(self) -> None:
         self.editor.layout.display = ""

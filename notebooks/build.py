@@ -149,8 +149,12 @@ print(f"wrote weather.csv ({len(rows)} rows) and temperatures.svg")
 In JupyterLab every program appears in a widget with **Approve**, **Edit** and **Reject**.
 *Edit* opens the program in a text box and what you approve is exactly what runs (the
 notebook records it as edited, with its SHA-256). *Reject* can carry a reason, which the
-model reads with your next prompt. This notebook runs headless (nbval), where nobody can
-click, so it shows the policies instead:
+model reads with your next prompt. *Approve and allow* also lets later programs that call
+only the same tools run unasked for the rest of the session (never a tool marked
+`approval="always"`; `%approval revoke` takes it back). However a program reaches
+`call_tool`, the host refuses a tool marked `approval="always"` in a program no person
+approved. This notebook runs headless (nbval), where nobody can click, so it shows the
+policies instead:
 
 | policy | what happens |
 |---|---|
@@ -167,7 +171,7 @@ click, so it shows the policies instead:
         code("%approval reject"),
         code("What's the weather in Seattle?"),
         md("Under `ask`, a run with no one to ask (nbclient, nbval, papermill) stops with a clear error "
-           "and runs nothing:"),
+           "before the model is asked, and runs nothing:"),
         code("%approval ask"),
         code("And in Amsterdam?", "raises-exception"),
     ], [
