@@ -215,7 +215,7 @@ class CodeActKernel(IPythonKernel):
         failure: _Failure | None = None
         for attempt in range(config.max_repairs + 1):
             conversation = conversation_hash(self.codeact.history)
-            reply = await self._ask_model(request, conversation)
+            reply = await self._ask_model(request, conversation, text_only=allow_stdin and not _frontend_renders_widgets())
             totals["in"] += reply.tokens_in
             totals["out"] += reply.tokens_out
             totals["model"] += reply.elapsed
@@ -289,7 +289,9 @@ class CodeActKernel(IPythonKernel):
             self._publish_stream(self.get_parent("shell"), "stderr",
                                  f"[transcript not written: {exc}; choose another place with %transcript PATH]\n")
 
-    async def _ask_model(self, request: str, conversation: str) -> Reply:
+    async def _ask_model(self, request: str, conversation: str, text_only: bool = False) -> Reply:
+        """The model's reply, shown as it streams: by updating a display, or, for a text-only
+        frontend with stdin (jupyter console, which shows no display updates), as stderr text."""
         session = self.codeact
         await self._start_local_model()  # or stop one the model setting no longer names
         replay = session.config.replay_path()
@@ -304,8 +306,13 @@ class CodeActKernel(IPythonKernel):
         text: list[str] = []
         last = [0.0]
 
+        parent = self.get_parent("shell")
+
         def on_token(delta: str) -> None:
             text.append(delta)
+            if text_only:
+                self._publish_stream(parent, "stderr", delta)
+                return
             now = time.monotonic()
             if now - last[0] >= _STREAM_REFRESH:
                 last[0] = now
@@ -319,6 +326,8 @@ class CodeActKernel(IPythonKernel):
         except ModelError:
             handle.update(Markdown(f"_no answer from {session.config.model}_"))
             raise
+        if text_only:
+            self._publish_stream(parent, "stderr", "\n")
         handle.update(_reply_markdown(reply, f"_{reply.model} · {reply.elapsed:.1f} s_"))
         return reply
 

@@ -469,6 +469,8 @@ def test_console_gets_a_y_n_prompt(openai_server, start_kernel):
     assert any("print('ran', call_tool('record', 1))" in text and "calls record" in text for text in plain)
     assert any(text.startswith("**Approved** at ") for text in plain)
     assert any("tokens" in text and "1 tool call" in text for text in plain)  # the footer
+    # The console shows no display updates: the reply streams to it as text instead.
+    assert "```python\nprint('ran', call_tool('record', 1))\n```" in cell.stdout("stderr")
     openai_server.enqueue(program("print('ran again')"))
     cell = fe.execute("run it again", allow_stdin=True, stdin=lambda p: "not now, too risky")
     assert cell.stdout() == "" and "reason: not now, too risky" in cell.markdown()
