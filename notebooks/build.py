@@ -177,7 +177,7 @@ policies instead:
     ], [
         reply("", 'w = call_tool("get_weather", city="Lisbon")\nprint(f"Lisbon: {w[\'temperature_c\']} °C, {w[\'conditions\']}")'),
         reply("", 'print(call_tool("get_weather", city="Seattle"))'),
-        reply("", 'print(call_tool("get_weather", city="Amsterdam"))'),
+        # none for Amsterdam: under `ask` with nobody to ask, the model is not asked
     ]),
     "repair": ([
         md("""# Repair: a failing program gets one more try
