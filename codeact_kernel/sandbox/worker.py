@@ -108,7 +108,7 @@ class _Child:
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.link = _Link(self.process.stdout.fileno(), self.process.stdin.fileno())
-        self.prepared: tuple[Grants, int] | None = None
+        self.prepared: tuple[Grants, tuple[int, int, int]] | None = None
 
     def prepare(self, grants: Grants, limits: Limits) -> None:
         """Have the backend make what a run with these grants needs, and wait until it has."""
@@ -116,7 +116,7 @@ class _Child:
         kind, body = self._reply()
         if kind == _FAILED:
             raise SandboxError(orjson.loads(body)["message"])
-        self.prepared = (grants, limits.memory_mb)
+        self.prepared = (grants, _shape(limits))
 
     def _reply(self) -> tuple[bytes, bytes]:
         try:
@@ -146,6 +146,11 @@ class _Child:
             if stream is not None:
                 stream.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _shape(limits: Limits) -> tuple[int, int, int]:
+    """The limits a backend builds its guest for (Hyperlight: the VM's memory and /output quota)."""
+    return limits.memory_mb, limits.output_files, limits.output_file_bytes
 
 
 class WorkerSandbox(Sandbox):
@@ -211,7 +216,7 @@ class WorkerSandbox(Sandbox):
                 error, self._start_error = self._start_error, None
                 raise error or SandboxError("the sandbox worker could not be started")
         child = self._child
-        if child.prepared != (grants, limits.memory_mb):
+        if child.prepared != (grants, _shape(limits)):  # a VM is built for these, outside the deadline
             try:
                 child.prepare(grants, limits)
             except SandboxError:
