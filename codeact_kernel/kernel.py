@@ -120,9 +120,7 @@ class CodeActKernel(IPythonKernel):
                 config.approval = policy
         if self.approval is not None:
             config.approval = self.approval
-        config = config.with_env()
-        config.validate()
-        return config
+        return config.with_env()  # validated, the ceiling included
 
     # -- routing cells -------------------------------------------------------------
     @staticmethod
@@ -206,7 +204,8 @@ class CodeActKernel(IPythonKernel):
         if self._config_error is not None:
             raise self._config_error
         config = self.codeact.config
-        if config.approval == "ask" and not allow_stdin and not _frontend_renders_widgets():
+        widgets = _frontend_renders_widgets()
+        if config.approval == "ask" and not allow_stdin and not widgets:
             # Known before the model is asked: no one could approve its program.
             raise _Failure("ApprovalRequired", approval.unanswerable("ask"))
         totals = {"in": 0, "out": 0, "model": 0.0, "sandbox": 0.0, "calls": 0, "attempts": 0}
@@ -215,7 +214,7 @@ class CodeActKernel(IPythonKernel):
         failure: _Failure | None = None
         for attempt in range(config.max_repairs + 1):
             conversation = conversation_hash(self.codeact.history)
-            reply = await self._ask_model(request, conversation, text_only=allow_stdin and not _frontend_renders_widgets())
+            reply = await self._ask_model(request, conversation, text_only=allow_stdin and not widgets)
             totals["in"] += reply.tokens_in
             totals["out"] += reply.tokens_out
             totals["model"] += reply.elapsed
@@ -351,8 +350,8 @@ class CodeActKernel(IPythonKernel):
         session = self.codeact
         found = approval.scan(program)
         display(Markdown(f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```"))
-        recorded = (session.config.approval == "recorded"
-                    and approval.Decision("approved", program).sha256 in session.recorded_approvals())
+        sha256 = approval.Decision("approved", program).sha256
+        recorded = session.config.approval == "recorded" and sha256 in session.recorded_approvals()
         always_ask = session.registry.always_ask()
         allowed = tuple(sorted(session.allowed_tools - always_ask))
         where = approval.route(session.config.approval, widgets=_frontend_renders_widgets(),
@@ -362,8 +361,7 @@ class CodeActKernel(IPythonKernel):
             display(Markdown("**Not run**: the approval policy is `reject` (`%approval ask` to decide yourself)."))
             return None
         if where == "fail-headless":
-            raise _Failure("ApprovalRequired", approval.unanswerable(
-                session.config.approval, found, session.registry.always_ask(), approval.Decision("approved", program).sha256))
+            raise _Failure("ApprovalRequired", approval.unanswerable(session.config.approval, found, always_ask, sha256))
         offer = approval.allowable(found, always_ask)
         if where == "run" and recorded:
             decision = approval.Decision("recorded", program)
@@ -375,7 +373,7 @@ class CodeActKernel(IPythonKernel):
             decision = await self._ask_widget(program, found, offer)
         else:
             decision = await self._ask_stdin(program, offer)
-        session.allowed_tools.update(decision.allow if decision.kind != "allowed" else ())
+        session.allowed_tools.update(decision.allow)  # for "allowed", what it already holds
         if where != "widget":
             display(Markdown(decision.record()))
         if decision.kind == "edited":

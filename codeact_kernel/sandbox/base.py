@@ -49,6 +49,12 @@ class Limits:
     output_files: int = 20
     output_file_bytes: int = 10_000_000
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The limits a guest is built for (Hyperlight: the VM's memory and /output quota):
+        a run with another shape needs another guest, built before its deadline starts."""
+        return self.memory_mb, self.output_files, self.output_file_bytes
+
 
 @dataclass(frozen=True)
 class Grants:

@@ -85,11 +85,6 @@ class _Crossing:
         return ("+" if self._outgoing else "=") + piece
 
 
-def _shape(limits: Limits) -> tuple[int, int, int]:
-    """The limits a VM is built with: a run with others needs another VM."""
-    return limits.memory_mb, limits.output_files, limits.output_file_bytes
-
-
 class _VM:
     """One hyperlight sandbox for a given set of grants, with its warm snapshot."""
 
@@ -97,7 +92,7 @@ class _VM:
         from hyperlight_sandbox import Sandbox as HyperlightVM
 
         self.grants = grants
-        self.shape = _shape(limits)
+        self.shape = limits.shape
         memory_mb = limits.memory_mb
         self.output_dir = make_output_dir() if grants.output else None
         kwargs: dict[str, Any] = {"backend": "wasm", "heap_size": f"{memory_mb}Mi",
@@ -106,10 +101,10 @@ class _VM:
             kwargs["input_dir"] = str(grants.input_dir)
         if self.output_dir is not None:
             kwargs["output_dir"] = str(self.output_dir)
-            # What the wasmtime backend stops a run at: every file at its size cap. Hyperlight
-            # enforces it as the guest writes (an OSError there); files are capped one by one
-            # when they come back, as on wasmtime.
-            # A little over the cap, so a file stopped there is over it and is not collected.
+            # What the wasmtime backend stops a run at: every file at its size cap, and a little
+            # over, so a file stopped there is over its cap and not collected. Hyperlight enforces
+            # it as the guest writes (an OSError there); files are capped one by one when they
+            # come back, as on wasmtime.
             kwargs["max_total_size"] = f"{limits.output_files * limits.output_file_bytes // 1000 + 2}Ki"
         self.vm = HyperlightVM(**kwargs)
         self.crossing = _Crossing(route)
@@ -162,7 +157,7 @@ class HyperlightSandbox(Sandbox):
 
     def _take(self, grants: Grants, limits: Limits) -> _VM:
         vm = self._vm
-        if vm is None or vm.grants != grants or vm.shape != _shape(limits):
+        if vm is None or vm.grants != grants or vm.shape != limits.shape:
             self._drop()
             vm = self._vm = _VM(grants, limits, self._route)
             for rule in parse_rules(grants.allowed_domains):

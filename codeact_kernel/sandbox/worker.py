@@ -116,7 +116,7 @@ class _Child:
         kind, body = self._reply()
         if kind == _FAILED:
             raise SandboxError(orjson.loads(body)["message"])
-        self.prepared = (grants, _shape(limits))
+        self.prepared = (grants, limits.shape)
 
     def _reply(self) -> tuple[bytes, bytes]:
         try:
@@ -146,11 +146,6 @@ class _Child:
             if stream is not None:
                 stream.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _shape(limits: Limits) -> tuple[int, int, int]:
-    """The limits a backend builds its guest for (Hyperlight: the VM's memory and /output quota)."""
-    return limits.memory_mb, limits.output_files, limits.output_file_bytes
 
 
 class WorkerSandbox(Sandbox):
@@ -216,7 +211,7 @@ class WorkerSandbox(Sandbox):
                 error, self._start_error = self._start_error, None
                 raise error or SandboxError("the sandbox worker could not be started")
         child = self._child
-        if child.prepared != (grants, _shape(limits)):  # a VM is built for these, outside the deadline
+        if child.prepared != (grants, limits.shape):  # built here, outside the deadline
             try:
                 child.prepare(grants, limits)
             except SandboxError:
