@@ -14,9 +14,12 @@ import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded", "allowed"]
+if TYPE_CHECKING:
+    from .transcript import Approver
+
+DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded", "recorded-unasked", "allowed"]
 Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
 
 
@@ -58,22 +61,23 @@ def scan(program: str) -> Scan:
 
 
 def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str],
-          recorded: bool = False, allowed: Iterable[str] = ()) -> Route:
+          recorded: Approver | None = None, allowed: Iterable[str] = ()) -> Route:
     """Where a program goes under `policy`, given what the frontend can do.
 
     `auto` still asks when the program may call a tool marked `approval="always"`, by name
     or through a call_tool whose name is not a literal. `recorded` runs a program only if
-    this exact text was approved before (its SHA-256 is in the transcript), and otherwise
-    asks. Under either asking policy, a program that calls only tools a person `allowed`
+    this exact text ran before (its SHA-256 is in the transcript; `recorded` says who let
+    it run), and otherwise asks; one that ran unasked before is treated as `auto` treats it. Under either asking policy, a program that calls only tools a person `allowed`
     for the session runs unasked (`covered`). A headless run (no stdin) never waits for a
     human: it fails instead.
     """
     if policy == "reject":
         return "show-only"
     sensitive = set(always_ask)
-    if policy == "auto" and not (sensitive & set(found.tools) or (sensitive and found.dynamic)):
+    needs_person = bool(sensitive & set(found.tools) or (sensitive and found.dynamic))
+    if policy == "auto" and not needs_person:
         return "run"
-    if policy == "recorded" and recorded:
+    if policy == "recorded" and (recorded == "person" or recorded == "policy" and not needs_person):
         return "run"
     if covered(found, allowed):
         return "run"
@@ -151,6 +155,7 @@ class Decision:
         label = {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
                  "auto": "Approved by policy (auto)",
                  "recorded": "Approved by policy (recorded: approved before, same SHA-256)",
+                 "recorded-unasked": "Approved by policy (recorded: ran unasked before, same SHA-256)",
                  "allowed": "Ran without asking: it calls only tools allowed for this session"}[self.kind]
         text = f"**{label}** at {when}"
         if self.kind in ("approved", "edited") and self.allow:
@@ -173,6 +178,9 @@ def refusal(decision: Decision, tool: str, always_ask: Iterable[str]) -> str | N
     if tool in always_ask and decision.kind == "auto":
         return (f"{tool} is marked approval='always' and no person approved this program: "
                 "the approval policy 'auto' ran it unasked, because its text names no such tool")
+    if tool in always_ask and decision.kind == "recorded-unasked":
+        return (f"{tool} is marked approval='always' and no person approved this program: the approval "
+                "policy 'recorded' ran it because the same text ran unasked before")
     if decision.kind == "allowed" and tool not in decision.allow:
         return (f"{tool} is not among the tools allowed for this session ({', '.join(decision.allow)}), "
                 "and this program ran unasked because it named only those")

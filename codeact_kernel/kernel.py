@@ -258,7 +258,7 @@ class CodeActKernel(IPythonKernel):
         elif decision is None:
             kind, reason = "rejected", "the approval policy is reject"
         else:
-            kind = "auto" if decision.kind in ("recorded", "allowed") else decision.kind  # ran, unasked
+            kind = "auto" if decision.kind in ("recorded", "recorded-unasked", "allowed") else decision.kind  # ran, unasked
             reason = decision.reason
         program = decision.program if decision is not None and decision.runs else reply.program
         session.history.append(Turn(request, reply.text, program, output, error, kind, reason))
@@ -351,7 +351,7 @@ class CodeActKernel(IPythonKernel):
         found = approval.scan(program)
         display(Markdown(f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```"))
         sha256 = approval.Decision("approved", program).sha256
-        recorded = session.config.approval == "recorded" and sha256 in session.recorded_approvals()
+        recorded = session.recorded_approvals().get(sha256) if session.config.approval == "recorded" else None
         always_ask = session.registry.always_ask()
         allowed = tuple(sorted(session.allowed_tools - always_ask))
         where = approval.route(session.config.approval, widgets=_frontend_renders_widgets(),
@@ -364,7 +364,7 @@ class CodeActKernel(IPythonKernel):
             raise _Failure("ApprovalRequired", approval.unanswerable(session.config.approval, found, always_ask, sha256))
         offer = approval.allowable(found, always_ask)
         if where == "run" and recorded:
-            decision = approval.Decision("recorded", program)
+            decision = approval.Decision("recorded" if recorded == "person" else "recorded-unasked", program)
         elif where == "run" and session.config.approval != "auto":
             decision = approval.Decision("allowed", program, allow=allowed)
         elif where == "run":

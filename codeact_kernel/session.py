@@ -13,7 +13,7 @@ from .local_model import LocalServer, parse_local
 from .model import ModelConfig, Turn
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
-from .transcript import Replay, approved_programs, default_path
+from .transcript import Approver, Replay, approved_programs, default_path
 
 
 @dataclass
@@ -38,8 +38,9 @@ class Session:
     def transcript_path(self) -> Path:
         return self.config.transcript or default_path()
 
-    def recorded_approvals(self) -> set[str]:
-        """SHA-256 of programs approved before: in this session's transcript and the replayed one."""
+    def recorded_approvals(self) -> dict[str, Approver]:
+        """SHA-256 of programs that ran before, with who let them run: in this session's
+        transcript and the replayed one."""
         paths = [self.transcript_path()]
         replay = self.config.replay_path()
         if replay is not None:

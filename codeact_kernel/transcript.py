@@ -16,13 +16,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import ReplayMiss
 from .model import Turn
 
 DEFAULT_NAME = "codeact-transcript.jsonl"
 RAN = ("approved", "edited", "auto")
+Approver = Literal["person", "policy"]
 
 
 def default_path(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
@@ -105,10 +106,19 @@ class TranscriptWarning(UserWarning):
     """A transcript line could not be read and was skipped."""
 
 
-def approved_programs(paths: Iterable[Path]) -> set[str]:
-    """SHA-256 of every program that ran after approval, in these transcripts."""
-    return {r["ran_sha256"] for path in paths for r in read(path)
-            if r.get("decision") in RAN and r.get("ran_sha256")}
+def approved_programs(paths: Iterable[Path]) -> dict[str, Approver]:
+    """SHA-256 of every program that ran in these transcripts, each with who let it run: a
+    "person", or a "policy" (auto, or a session allowance) that ran it unasked. Under
+    `recorded` only a person's approval lets a program call a tool marked approval='always'."""
+    found: dict[str, Approver] = {}
+    for path in paths:
+        for r in read(path):
+            sha, decision = r.get("ran_sha256"), r.get("decision")
+            if sha and decision in ("approved", "edited", "recorded"):
+                found[sha] = "person"
+            elif sha and decision in ("auto", "allowed", "recorded-unasked"):
+                found.setdefault(sha, "policy")
+    return found
 
 
 class Replay:

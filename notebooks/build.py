@@ -7,7 +7,7 @@ they are what a capable model answers to these prompts. The script
    scripted OpenAI-compatible server that gives those replies (policy `auto`);
 2. writes the notebook, whose first cell switches the kernel to `%model replay` of that
    transcript and `%approval recorded`, so it runs offline and runs only programs that
-   were approved when recorded;
+   ran when recorded;
 3. executes it that way and stores the outputs, which nbval compares on every test run.
 
 Run from the repository root: `python notebooks/build.py` (needs the `test` extra).
@@ -161,11 +161,12 @@ policies instead:
 | `ask` (default) | waits for a person; a headless run fails the cell and runs nothing |
 | `auto` | runs and says so; tools marked `@tool(approval="always")` still ask |
 | `reject` | shows the program, never runs it |
-| `recorded` | runs a program only if this exact text was approved before (in the transcript) |"""),
+| `recorded` | runs a program only if this exact text ran before (in the transcript) |"""),
         setup("approval"),
         code(WEATHER_TOOLS),
-        md("`recorded` (set in the first cell) runs what was approved before: the recorded session "
-           "approved this exact program, so it runs."),
+        md("`recorded` (set in the first cell) runs what ran before: the recorded session ran this "
+           "exact program (under `auto`), so it runs again, with auto's guard: a tool marked "
+           "`approval=\"always\"` would still need a person."),
         code("What's the weather in Lisbon?"),
         md("`reject` shows the program and runs nothing:"),
         code("%approval reject"),

@@ -28,16 +28,20 @@ SENSITIVE = {"delete_everything"}
 
 
 @pytest.mark.parametrize(("policy", "program", "widgets", "stdin", "recorded", "expected"), [
-    ("ask", "call_tool('a')", True, True, False, "widget"),
-    ("ask", "call_tool('a')", False, True, False, "stdin"),
-    ("ask", "call_tool('a')", False, False, False, "fail-headless"),
-    ("auto", "call_tool('a')", False, False, False, "run"),
-    ("auto", "call_tool('delete_everything')", True, True, False, "widget"),
-    ("auto", "n = 'delete_' + 'everything'\ncall_tool(n)", False, False, False, "fail-headless"),
-    ("reject", "call_tool('a')", True, True, False, "show-only"),
-    ("recorded", "call_tool('a')", False, False, True, "run"),
-    ("recorded", "call_tool('a')", False, False, False, "fail-headless"),
-    ("recorded", "call_tool('a')", True, True, False, "widget"),
+    ("ask", "call_tool('a')", True, True, None, "widget"),
+    ("ask", "call_tool('a')", False, True, None, "stdin"),
+    ("ask", "call_tool('a')", False, False, None, "fail-headless"),
+    ("auto", "call_tool('a')", False, False, None, "run"),
+    ("auto", "call_tool('delete_everything')", True, True, None, "widget"),
+    ("auto", "n = 'delete_' + 'everything'\ncall_tool(n)", False, False, None, "fail-headless"),
+    ("reject", "call_tool('a')", True, True, None, "show-only"),
+    ("recorded", "call_tool('a')", False, False, "person", "run"),
+    ("recorded", "call_tool('a')", False, False, None, "fail-headless"),
+    ("recorded", "call_tool('a')", True, True, None, "widget"),
+    # It ran unasked before: what auto would ask about, recorded asks about too.
+    ("recorded", "call_tool('a')", False, False, "policy", "run"),
+    ("recorded", "call_tool('delete_everything')", False, True, "policy", "stdin"),
+    ("recorded", "call_tool('delete_everything')", False, True, "person", "run"),
 ])
 def test_route(policy, program, widgets, stdin, recorded, expected):
     assert route(policy, widgets=widgets, stdin=stdin, found=scan(program), always_ask=SENSITIVE,
@@ -66,6 +70,8 @@ def test_the_guard_refuses_an_always_tool_only_where_no_person_approved():
         unasked["delete_everything"]()
     for kind in ("approved", "edited", "recorded"):
         assert guard(tools, Decision(kind, "..."), SENSITIVE)["delete_everything"]() == "deleted"
+    with pytest.raises(PermissionError, match="same text ran unasked before"):
+        guard(tools, Decision("recorded-unasked", "..."), SENSITIVE)["delete_everything"]()
 
 
 def test_a_session_allowance_covers_programs_that_name_only_allowed_tools():

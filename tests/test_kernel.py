@@ -575,7 +575,7 @@ def test_record_then_replay_offline_under_the_recorded_policy(openai_server, sta
     again = replayer.execute("Get the weather for Seattle and Amsterdam and compare them.", allow_stdin=False)
     assert again.status == "ok", again.error()
     assert again.stdout() == first.stdout()
-    assert "recorded: approved before" in again.markdown() and "replayed from session.jsonl" in again.markdown()
+    assert "recorded: ran unasked before" in again.markdown() and "replayed from session.jsonl" in again.markdown()
     assert replayer.execute("and Oslo?").stdout() == second.stdout()
     assert len(openai_server.requests) == requests_before, "replay makes no network call"
     miss = replayer.execute("something never asked")
@@ -620,6 +620,25 @@ def test_recorded_policy_asks_for_a_program_never_approved(openai_server, start_
     assert cell.status == "error" and cell.reply["content"]["ename"] == "ApprovalRequired"
     assert "the approval policy is 'recorded' and no person approved this exact program" in cell.reply["content"]["evalue"]
     assert "transcript" in fe.execute("%transcript").stdout()
+
+
+def test_recorded_cannot_be_outwitted_by_a_program_that_ran_unasked(openai_server, start_kernel, tmp_path):
+    """Under `recorded` a program that `auto` ran before runs again with auto's guard: only a
+    person's approval, now or recorded, lets a tool marked approval='always' run."""
+    transcript = tmp_path / "t.jsonl"
+    bypass = program("try:\n    print(globals()['call_' + 'tool']('delete_everything'))\n"
+                     "except ToolError as e:\n    print(e)")
+    for policy in ("auto", "recorded"):
+        fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL=policy, CODEACT_TRANSCRIPT=str(transcript)),
+                          widgets=False)
+        fe.execute(TOOLS_CELL)
+        openai_server.enqueue(bypass)
+        cell = fe.execute("clean up", allow_stdin=False)
+        assert cell.status == "ok", cell.error()
+        assert "refused: delete_everything is marked approval='always'" in cell.stdout()
+        assert "deleted" not in cell.stdout()
+    assert "recorded: ran unasked before" in cell.markdown()
+    assert "same text ran unasked before" in cell.stdout()
 
 
 def test_an_unwritable_transcript_is_reported_not_fatal(openai_server, start_kernel, tmp_path):

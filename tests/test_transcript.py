@@ -69,9 +69,10 @@ def test_approved_programs(tmp_path):
     path = tmp_path / "t.jsonl"
     t = Transcript(path)
     for decision, sha in (("approved", "a"), ("edited", "b"), ("auto", "c"), ("rejected", None),
-                          ("recorded", "d")):
+                          ("recorded", "d"), ("allowed", "e"), ("recorded-unasked", "f"), ("auto", "a")):
         t.append({"decision": decision, "ran_sha256": sha})
-    assert approved_programs([path, tmp_path / "none.jsonl"]) == {"a", "b", "c"}
+    assert approved_programs([path, tmp_path / "none.jsonl"]) == {
+        "a": "person", "b": "person", "c": "policy", "d": "person", "e": "policy", "f": "policy"}
 
 
 def test_default_path(tmp_path, monkeypatch):
