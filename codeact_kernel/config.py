@@ -31,6 +31,7 @@ ENVIRONMENT = {
     "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
+    "CODEACT_HISTORY_TOKENS": "the conversation's budget in each request, in tokens (default 1500), or all",
 }
 
 
@@ -49,6 +50,8 @@ class Config:
     memory_mb: int = 512
     max_repairs: int = 2
     result_name: str = "result"
+    history_tokens: int | None = 1500
+    """The conversation's budget in each request (see history.py); None: all of it, whole."""
     allowed_domains: dict[str, frozenset[str] | None] = field(default_factory=dict)
     input_dir: Path | None = None
     output: bool = True
@@ -74,6 +77,8 @@ class Config:
                               f"not {self.sandbox_process!r}")
         if not self.timeout > 0:
             raise ConfigError(f"the timeout must be a positive number of seconds, not {self.timeout!r}")
+        if self.history_tokens is not None and not (isinstance(self.history_tokens, int) and self.history_tokens >= 0):
+            raise ConfigError(f"the history budget must be a number of tokens or all, not {self.history_tokens!r}")
         if not self.result_name.isidentifier():
             raise ConfigError(f"the result name must be a Python identifier, not {self.result_name!r}")
 
@@ -94,6 +99,8 @@ class Config:
             changes["sandbox_process"] = environ["CODEACT_SANDBOX_PROCESS"].strip().lower()
         if environ.get("CODEACT_TRANSCRIPT"):
             changes["transcript"] = Path(environ["CODEACT_TRANSCRIPT"]).expanduser()
+        if environ.get("CODEACT_HISTORY_TOKENS"):
+            changes["history_tokens"] = parse_budget(environ["CODEACT_HISTORY_TOKENS"], "CODEACT_HISTORY_TOKENS")
         if environ.get("CODEACT_TIMEOUT"):
             changes["timeout"] = parse_seconds(environ["CODEACT_TIMEOUT"], "CODEACT_TIMEOUT")
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -151,3 +158,13 @@ def parse_seconds(text: str, what: str) -> float:
     if value <= 0:
         raise ConfigError(f"{what} must be positive, not {text!r}")
     return value
+
+
+def parse_budget(text: str, what: str) -> int | None:
+    """A history budget: a number of tokens (1500, 1_500, 1,500), or `all` for no budget."""
+    value = text.strip().lower().replace(",", "").replace("_", "")
+    if value in ("all", "none", "off"):
+        return None
+    if value.isdigit():
+        return int(value)
+    raise ConfigError(f"{what} must be a number of tokens or all, not {text.strip()!r}")

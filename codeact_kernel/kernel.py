@@ -25,7 +25,7 @@ from IPython.display import Markdown as _RichMarkdown
 from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
-from . import __version__, approval
+from . import __version__, approval, history
 from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError, ModelError
 from .magics import CodeActMagics
@@ -299,7 +299,9 @@ class CodeActKernel(IPythonKernel):
             reply = Reply(record["reply"], extract_program(record["reply"]), 0, 0, 0.0, session.config.model, 0)
             display(_reply_markdown(reply, f"_replayed from {replay.name}_"))
             return reply
-        messages = build_messages(codeact_instructions(), session.registry.describe(), session.history, request)
+        window = history.fit(session.history, request, session.config.history_tokens)
+        messages = build_messages(codeact_instructions(), session.registry.describe(), window.turns, request,
+                                  max_output_chars=history.OUTPUT_CHARS, left_out=window.left_out)
         start = time.monotonic()
         handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
         text: list[str] = []

@@ -14,8 +14,9 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOX_PROCESSES, SANDBOXES, parse_seconds
+from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOX_PROCESSES, SANDBOXES, parse_budget, parse_seconds
 from .errors import ConfigError
+from .history import describe, fit
 from .sandbox.network import Rule
 from .session import Session
 
@@ -32,6 +33,7 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
             allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
   %history, %forget     the conversation the model remembers, and clearing it
+  %codeact history TOKENS|all   the conversation's budget in each request (default 1500)
   %codeact result NAME  the variable a program's set_result(value) is bound to
 
 Environment:
@@ -60,11 +62,17 @@ class CodeActMagics(Magics):
     @line_magic
     @_usage_errors
     def codeact(self, line: str) -> None:
-        """Help, and `%codeact result NAME`."""
+        """Help, `%codeact result NAME` and `%codeact history TOKENS|all`."""
         args = shlex.split(line)
         if args[:1] == ["result"] and len(args) == 2:
             self._set(result_name=args[1])
             print(f"set_result(value) binds `{args[1]}`")
+            return
+        if args[:1] == ["history"] and len(args) == 2:
+            self._set(history_tokens=parse_budget(args[1], "%codeact history"))
+            budget = self.session.config.history_tokens
+            print("history budget: none (every turn whole)" if budget is None else
+                  f"history budget {budget:,} tokens: newest turns whole, older ones condensed, the oldest left out")
             return
         print(HELP)
 
@@ -217,11 +225,15 @@ class CodeActMagics(Magics):
     @line_magic
     @_usage_errors
     def history(self, line: str) -> None:
-        """`%history`: the conversation the model will see with the next prompt."""
+        """`%history`: the conversation, and how much of it the next request carries."""
         if not self.session.history:
             print("the conversation is empty")
-        for number, turn in enumerate(self.session.history, 1):
-            print(f"[{number}] {turn.prompt}")
+            return
+        budget = self.session.config.history_tokens
+        window = fit(self.session.history, "", budget)
+        print(describe(window, budget))
+        for number, (turn, form) in enumerate(zip(self.session.history, window.forms), 1):
+            print(f"[{number}] ({form}) {turn.prompt}")
             print(f"    {turn.decision}" + (f": {turn.reason}" if turn.reason else ""))
             if turn.error:
                 print("    error: " + turn.error.strip().splitlines()[-1])

@@ -16,7 +16,7 @@ import re
 import socket
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -485,20 +485,25 @@ def codeact_instructions() -> str:
     return (resources.files("codeact_kernel") / "prompts" / "codeact.md").read_text(encoding="utf-8")
 
 
-def build_messages(instructions: str, tools: str, history: list[Turn], prompt: str, *,
-                   max_output_chars: int = 2000) -> list[dict[str, str]]:
+def build_messages(instructions: str, tools: str, history: Sequence[Turn], prompt: str, *,
+                   max_output_chars: int = 2000, left_out: int = 0) -> list[dict[str, str]]:
     """The chat for a new prompt: system, then user/assistant pairs, then the new prompt.
 
-    What happened to each earlier program (its output, error, rejection or edit) opens the
-    next user message rather than being a message of its own: roles then strictly alternate,
-    which several local chat templates (Mistral, Gemma) require. Long output and errors keep
-    their head and tail so the conversation stays small.
+    The system message (instructions, then tools) comes first and changes only when they
+    do, so providers' prefix caching applies. What happened to each earlier program (its
+    output, error, rejection or edit) opens the next user message rather than being a
+    message of its own: roles then strictly alternate, which several local chat templates
+    (Mistral, Gemma) require. Long output and errors keep their head and tail; `left_out`
+    earlier turns (see history.py) are said to exist, so the model knows it has not seen them.
     """
     system = instructions.strip()
     if tools.strip():
         system += "\n\n## Tools\n\n" + tools.strip()
     messages = [{"role": "system", "content": system}]
     outcome: str | None = None
+    if left_out:
+        outcome = (f"({left_out} earlier turn{'s' if left_out != 1 else ''} of this notebook "
+                   "left out to keep the request small.)")
     for turn in history:
         messages.append({"role": "user", "content": _with_outcome(outcome, turn.prompt)})
         reply = _THINKING.sub("", turn.reply).strip() or "(no reply)"

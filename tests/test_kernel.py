@@ -328,9 +328,32 @@ def test_history_across_cells_and_forget(fresh, openai_server):
     flat = json.dumps(messages)
     assert "compute six times seven" in flat and "42" in flat
     history = fresh.execute("%history").stdout()
-    assert "[1] compute six times seven" in history and "auto" in history
+    assert "[1] (whole) compute six times seven" in history and "auto" in history
+    assert "history budget 1,500 tokens: the next request carries about" in history
     assert "forgot 2 turns" in fresh.execute("%forget").stdout()
     assert "empty" in fresh.execute("%history").stdout()
+
+
+def test_a_long_conversation_stays_within_its_budget(fresh, openai_server):
+    fresh.execute("%approval auto")
+    assert "history budget 300 tokens" in fresh.execute("%codeact history 300").stdout()
+    for n in range(6):
+        openai_server.enqueue(program(f"table_{n} = [{n} * i for i in range(60)]\nprint(table_{n})"))
+        assert fresh.execute(f"table {n}", allow_stdin=True).status == "ok"
+    openai_server.enqueue("Done.")
+    fresh.execute("show table_0 again", allow_stdin=True)
+    first, *_, last = [r.body["messages"] for r in openai_server.requests]
+    assert first[0] == last[0]  # instructions and tools: the same bytes, first in every request
+    flat = json.dumps(last)
+    assert "earlier turn" in flat and "left out to keep the request small" in flat
+    prompts = [m["content"].rsplit("Next request:\n", 1)[-1] for m in last if m["role"] == "user"]
+    assert prompts[0] == "table 0", "its program set table_0, which the prompt names: kept"
+    assert "table_5 = [5 * i" in flat, "the newest: whole"
+    history = fresh.execute("%history").stdout()
+    assert "(whole) table 5" in history and "(left out)" in history
+    assert "none (every turn whole)" in fresh.execute("%codeact history all").stdout()
+    assert fresh.execute("%codeact history lots").status == "error"
+    fresh.execute("%codeact history 1500")
 
 
 def test_magics(fresh):

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel [--runs N]`.
+"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel|wiring [--runs N]`.
 
 Speed goals live here, as ratios against peers measured in the same run, not in tests.
 """
@@ -6,13 +6,23 @@ Speed goals live here, as ratios against peers measured in the same run, not in 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
-    parser.add_argument("suite", choices=["sandbox", "backends", "kernel"])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("suite", choices=["sandbox", "backends", "kernel", "wiring"])
+    parser.add_argument("--runs", type=int, help="default: 30, or 3 for wiring")
+    wiring = parser.add_argument_group("wiring", "CodeAct against tool calling (offline unless --model)")
+    wiring.add_argument("--model", help="your model's name; without it an oracle plays the ideal model")
+    wiring.add_argument("--base-url", help="its OpenAI-compatible server (default: OPENAI_BASE_URL); "
+                        "the key comes from OPENAI_API_KEY")
+    wiring.add_argument("--tasks", nargs="+", metavar="TASK", help="default: every task in bench/tasks.py")
+    wiring.add_argument("--json", type=Path, help="write the figures here")
+    wiring.add_argument("--plot", type=Path, help="write a PNG of turns, tokens and time here")
     args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = 3 if args.suite == "wiring" else 30
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.suite == "sandbox":
@@ -23,10 +33,15 @@ def main(argv: list[str] | None = None) -> None:
         from .sandbox import bench_backends
 
         bench_backends(args.runs)
-    else:
+    elif args.suite == "kernel":
         from .kernel import bench_kernel
 
         bench_kernel(args.runs)
+    else:
+        from .wiring import bench_wiring
+
+        bench_wiring(args.runs, model=args.model, base_url=args.base_url, names=args.tasks,
+                     json_path=args.json, plot_path=args.plot)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ where replies.json is a list of items: a string (a text reply), {"text": ..., "c
 "delay": ..., "usage": [in, out], "finish_reason": ...}, {"error": STATUS, "message": ...,
 "headers": {...}, "code": ...}, {"hang": SECONDS}, {"drop": true} or {"raw": BODY, "status": ...}.
 Only the standard library is used, so it runs from any interpreter.
+
+Instead of a queue, `answer_with(oracle)` answers each request by reading it: `oracle(body)`
+returns an `Answer` (text or tool calls, and the usage to report). The wiring benchmark's
+ideal models are such oracles.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +53,21 @@ class ScriptedRequest:
     body: Any  # the decoded JSON body (None for GET)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What an oracle replies: text, or tool calls (`[{"id", "name", "arguments"}]`, the
+    arguments a JSON string), with the usage the server reports."""
+
+    text: str = ""
+    tool_calls: tuple[dict[str, str], ...] = ()
+    usage: tuple[int, int] | None = None
+
+
 @dataclass
 class _Item:
     kind: str  # text | error | hang | drop | raw
     text: str = ""
+    tool_calls: tuple[dict[str, str], ...] = ()
     chunk_size: int = 8
     delay: float = 0.0
     usage: tuple[int, int] | None = None
@@ -81,6 +96,7 @@ class ScriptedOpenAI:
         self.known_models: set[str] | None = None  # set it to answer 404 for other names
         self.disconnects = 0  # streams the client closed before the end
         self._key: str | None = None
+        self._oracle: Callable[[dict[str, Any]], Answer] | None = None
 
     # -- lifecycle
 
@@ -168,6 +184,10 @@ class ScriptedOpenAI:
         """Send exactly `body`: for malformed replies."""
         raw = body.encode() if isinstance(body, str) else body
         self._push(_Item("raw", raw=raw, status=status, content_type=content_type))
+
+    def answer_with(self, oracle: Callable[[dict[str, Any]], Answer] | None) -> None:
+        """Answer every request the queue does not with `oracle(request body)`."""
+        self._oracle = oracle
 
     def expect_key(self, key: str | None) -> None:
         """Answer 401 to any request whose Authorization is not `Bearer key` (None: accept any)."""
@@ -266,6 +286,11 @@ def _make_handler(owner: ScriptedOpenAI) -> type[http.server.BaseHTTPRequestHand
                     "invalid_request_error", "model_not_found"))
                 return
             item = owner._pop()
+            if item is None and owner._oracle is not None:
+                answer = owner._oracle(body)
+                finish = "tool_calls" if answer.tool_calls else "stop"
+                item = _Item("text", text=answer.text, tool_calls=answer.tool_calls, usage=answer.usage,
+                             finish_reason=finish, chunk_size=max(len(answer.text), 1))
             if item is None:
                 count = len(owner.requests)
                 self._send(500, _error_body(
@@ -300,8 +325,16 @@ def _make_handler(owner: ScriptedOpenAI) -> type[http.server.BaseHTTPRequestHand
             if not body.get("stream"):
                 if item.delay:
                     owner._stopping.wait(item.delay)
+                message: dict[str, Any] = {"role": "assistant", "content": item.text or None}
+                if item.tool_calls:
+                    message["tool_calls"] = [
+                        {"id": call["id"], "type": "function",
+                         "function": {"name": call["name"], "arguments": call["arguments"]}}
+                        for call in item.tool_calls]
+                else:
+                    message["content"] = item.text
                 reply = {"id": ident, "object": "chat.completion", "created": created, "model": model,
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": item.text},
+                         "choices": [{"index": 0, "message": message,
                                       "finish_reason": item.finish_reason, "logprobs": None}],
                          "usage": usage}
                 self._send(200, json.dumps(reply).encode())

@@ -1,0 +1,150 @@
+"""The conversation the model sees, within a budget, so a long notebook's requests stay flat.
+
+Every prompt re-sends the conversation; kept whole, a notebook's cost would grow with the
+square of its length. Within the budget (`%codeact history TOKENS`) the newest turns go
+whole, older ones condensed (the program to the tools it called, its output to head and
+tail), the oldest are left out with a note saying how many, except a turn the new prompt
+names (a variable its program set, a file it wrote), which stays at least condensed.
+Only the request changes: the transcript, replay and `%history` keep every turn.
+
+Tokens are estimated as characters / 4 here (no tokenizer ships with the kernel); the
+wiring benchmark counts the real requests with one.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .model import Turn
+
+OUTPUT_CHARS = 2000
+"""How much of a whole turn's output (and error) the model sees: head and tail."""
+CHARS_PER_TOKEN = 4
+CONDENSED_CHARS = 240
+"""How much of a condensed turn's output (and error) the model still sees: head and tail."""
+
+Form = Literal["whole", "condensed", "left out"]
+_FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the next request carries of the conversation."""
+
+    turns: tuple[Turn, ...]
+    """The turns the model sees, oldest first, condensed ones condensed."""
+    forms: tuple[Form, ...]
+    """For each turn of the conversation, how it is carried."""
+    tokens: int
+    """The estimated tokens of the turns carried."""
+
+    @property
+    def left_out(self) -> int:
+        return self.forms.count("left out")
+
+
+def fit(history: Sequence[Turn], prompt: str, budget: int | None) -> Window:
+    """Choose, newest first, how each turn is carried so the whole stays within `budget`
+    tokens (None: everything whole)."""
+    if budget is None:
+        return Window(tuple(history), ("whole",) * len(history), sum(_tokens(t) for t in history))
+    named = _named_in(prompt)
+    forms: list[Form] = []
+    used = 0
+    # Whole turns may fill half the budget (the newest one all of it), so older turns still
+    # have room in brief: the model keeps the thread of the notebook, not only its end.
+    room: dict[Form, int] = {"whole": budget // 2, "condensed": budget}
+    stage: Form = "whole"
+    for turn in reversed(history):
+        cost = {"whole": _tokens(turn), "condensed": _tokens(condense(turn))}
+        while stage != "left out" and used + cost[stage] > (budget if not forms else room[stage]):
+            stage = "condensed" if stage == "whole" else "left out"  # older turns never get more
+        form: Form = stage
+        if form == "left out" and named & _names(turn):
+            form = "condensed"  # the prompt refers to it: kept, even past the budget
+        if form != "left out":
+            used += cost[form]
+        forms.append(form)
+    forms.reverse()
+    turns = tuple(turn if form == "whole" else condense(turn)
+                  for turn, form in zip(history, forms) if form != "left out")
+    return Window(turns, tuple(forms), used)
+
+
+def condense(turn: Turn) -> Turn:
+    """The turn in brief: its reply's program as one line naming the tools it called, its
+    output and error to head and tail."""
+    summary = f"[program: {_describe(turn.program)}]" if turn.program else ""
+    reply = _FENCE.sub(lambda _m: summary, turn.reply) if turn.program else turn.reply
+    return replace(turn, reply=reply.strip() or summary,
+                   program=f"# {_describe(turn.program)}" if turn.decision == "edited" and turn.program else turn.program,
+                   output=_clip(turn.output), error=_clip(turn.error) if turn.error else None)
+
+
+def describe(window: Window, budget: int | None) -> str:
+    """For `%history`: the budget, and what the next request carries."""
+    if budget is None:
+        return (f"history budget: none: the next request carries all {len(window.forms)} turns whole "
+                f"(about {window.tokens:,} tokens)")
+    counts = {form: window.forms.count(form) for form in ("whole", "condensed", "left out")}
+    return (f"history budget {budget:,} tokens: the next request carries about {window.tokens:,} "
+            f"({counts['whole']} whole, {counts['condensed']} condensed, {counts['left out']} left out)")
+
+
+def _describe(program: str | None) -> str:
+    lines = len((program or "").strip().splitlines())
+    try:
+        tree = ast.parse(program or "")
+    except SyntaxError:
+        return f"{lines} lines"
+    tools = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "call_tool"
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            tools.append(node.args[0].value)
+    called = f"; called {', '.join(dict.fromkeys(tools))}" if tools else ""
+    return f"{lines} lines{called}"
+
+
+def _names(turn: Turn) -> set[str]:
+    """What a later prompt may call this turn's work by: names its program assigned or
+    defined at top level, and the files it wrote."""
+    names: set[str] = set()
+    program = turn.program or ""
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        for target in getattr(node, "targets", []) + [getattr(node, "target", None)]:
+            for name in ast.walk(target) if target is not None else ():
+                if isinstance(name, ast.Name):
+                    names.add(name.id)
+    names.update(re.findall(r"/output/([\w.-]+)", program + "\n" + turn.output))
+    return {name for name in names if len(name) >= 3}
+
+
+def _named_in(prompt: str) -> set[str]:
+    return {word.rstrip(".-") for word in re.findall(r"[A-Za-z_][\w.-]*", prompt)}
+
+
+def _tokens(turn: Turn) -> int:
+    shown = OUTPUT_CHARS  # what the request shows of a whole turn's output and error at most
+    chars = len(turn.prompt) + len(turn.reply) + len(turn.output[:shown]) + len((turn.error or "")[:shown])
+    if turn.decision == "edited":
+        chars += len(turn.program or "")
+    return chars // CHARS_PER_TOKEN + 8  # the messages' framing
+
+
+def _clip(text: str) -> str:
+    text = text.rstrip("\n")
+    if len(text) <= CONDENSED_CHARS:
+        return text
+    half = CONDENSED_CHARS // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half:,} characters left out ...]\n{text[-half:]}"
