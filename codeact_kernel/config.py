@@ -31,7 +31,7 @@ ENVIRONMENT = {
     "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
-    "CODEACT_HISTORY_TOKENS": "the conversation's budget in each request, in tokens (default 1500), or all",
+    "CODEACT_HISTORY_TOKENS": "the conversation's budget in each request, in tokens (default 800), or all",
 }
 
 
@@ -50,7 +50,7 @@ class Config:
     memory_mb: int = 512
     max_repairs: int = 2
     result_name: str = "result"
-    history_tokens: int | None = 1500
+    history_tokens: int | None = 800
     """The conversation's budget in each request (see history.py); None: all of it, whole."""
     allowed_domains: dict[str, frozenset[str] | None] = field(default_factory=dict)
     input_dir: Path | None = None

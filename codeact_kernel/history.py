@@ -7,8 +7,10 @@ tail), the oldest are left out with a note saying how many, except a turn the ne
 names (a variable its program set, a file it wrote), which stays at least condensed.
 Only the request changes: the transcript, replay and `%history` keep every turn.
 
-Tokens are estimated as characters / 4 here (no tokenizer ships with the kernel); the
-wiring benchmark counts the real requests with one.
+No tokenizer ships with the kernel, so tokens are estimated by a pattern shaped like BPE
+pre-tokenization (a word with its leading space, runs of up to 3 digits, short runs of
+punctuation): on the benchmarks' sessions it is within 25 % of tiktoken's cl100k_base, on
+the high side, where characters / 4 undercounts numeric tables by half.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from .model import Turn
 
 OUTPUT_CHARS = 2000
 """How much of a whole turn's output (and error) the model sees: head and tail."""
-CHARS_PER_TOKEN = 4
 CONDENSED_CHARS = 240
 """How much of a condensed turn's output (and error) the model still sees: head and tail."""
 
 Form = Literal["whole", "condensed", "left out"]
+_TOKEN = re.compile(r" ?[A-Za-z]+|\d{1,3}| ?[^\sA-Za-z\d]{1,3}|\s+(?!\S)|\s")
 _FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
 
 
@@ -136,10 +138,15 @@ def _named_in(prompt: str) -> set[str]:
 
 def _tokens(turn: Turn) -> int:
     shown = OUTPUT_CHARS  # what the request shows of a whole turn's output and error at most
-    chars = len(turn.prompt) + len(turn.reply) + len(turn.output[:shown]) + len((turn.error or "")[:shown])
+    texts = [turn.prompt, turn.reply, turn.output[:shown], (turn.error or "")[:shown]]
     if turn.decision == "edited":
-        chars += len(turn.program or "")
-    return chars // CHARS_PER_TOKEN + 8  # the messages' framing
+        texts.append(turn.program or "")
+    return sum(estimate(text) for text in texts) + 16  # the messages' framing and the outcome's words
+
+
+def estimate(text: str) -> int:
+    """About how many tokens `text` is (see the module docstring)."""
+    return len(_TOKEN.findall(text))
 
 
 def _clip(text: str) -> str:

@@ -300,8 +300,9 @@ class CodeActKernel(IPythonKernel):
             display(_reply_markdown(reply, f"_replayed from {replay.name}_"))
             return reply
         window = history.fit(session.history, request, session.config.history_tokens)
-        messages = build_messages(codeact_instructions(), session.registry.describe(), window.turns, request,
-                                  max_output_chars=history.OUTPUT_CHARS, left_out=window.left_out)
+        messages = build_messages(codeact_instructions(session.config.grants()), session.registry.describe(),
+                                  window.turns, request, max_output_chars=history.OUTPUT_CHARS,
+                                  left_out=window.left_out)
         start = time.monotonic()
         handle = display(Markdown(f"_asking {session.config.model}…_"), display_id=True)
         text: list[str] = []

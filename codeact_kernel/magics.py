@@ -33,7 +33,7 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
             allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
   %history, %forget     the conversation the model remembers, and clearing it
-  %codeact history TOKENS|all   the conversation's budget in each request (default 1500)
+  %codeact history TOKENS|all   the conversation's budget in each request (default 800)
   %codeact result NAME  the variable a program's set_result(value) is bound to
 
 Environment:

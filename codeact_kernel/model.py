@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
+
+if TYPE_CHECKING:
+    from codeact_kernel.sandbox.base import Grants
 
 from codeact_kernel.config import DEFAULT_MODEL
 from codeact_kernel.errors import (BadModelReply, ModelAuthError, ModelError, ModelServerError,
@@ -479,9 +482,24 @@ def _strip_markers(program: str) -> str:
 # --------------------------------------------------------------------------- the conversation
 
 
+def codeact_instructions(grants: Grants | None = None) -> str:
+    """The CodeAct system instructions (prompts/codeact.md), telling the model of the files
+    and network this run grants (None: as if all were), and of nothing it cannot use."""
+    lines = []
+    if grants is None or grants.input_dir is not None or grants.output:
+        where = [part for part, granted in (("read from /input", grants is None or grants.input_dir is not None),
+                                            ("write to /output (the user sees those files)",
+                                             grants is None or grants.output)) if granted]
+        lines.append(f"- Files: {'; '.join(where)}.")
+    if grants is None or grants.allowed_domains:
+        domains = "allowed domains" if grants is None else ", ".join(sorted(grants.allowed_domains))
+        lines.append("- `http_get(url, headers=None)` and `http_post(url, body, headers=None)` return "
+                     f"`{{status, headers, body}}` and work only for {domains}.")
+    return _instructions_template().replace("{grants}", "".join(line + "\n" for line in lines))
+
+
 @functools.cache
-def codeact_instructions() -> str:
-    """The CodeAct system instructions shipped with the package (prompts/codeact.md)."""
+def _instructions_template() -> str:
     return (resources.files("codeact_kernel") / "prompts" / "codeact.md").read_text(encoding="utf-8")
 
 

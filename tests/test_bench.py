@@ -36,3 +36,43 @@ def test_the_backends_benchmark_prints_each_backend_beside_wasmtime():
     assert [r[0] for r in rows][:2] == ["wasmtime (in the kernel's process)", "wasmtime in a worker process"], out
     assert rows[0][2] == rows[0][4] == rows[0][6] == "1.00"  # the reference, against itself
     assert all(float(value) > 0 for row in rows for value in row[1:]), out
+
+
+def test_the_wiring_benchmark_measures_each_wiring_on_each_task(tmp_path):
+    """Offline the oracle makes turns and tokens exact: they are facts of the wiring, asserted."""
+    from codeact_kernel.bench import wiring
+
+    results = wiring.run(runs=1)
+    assert {task: {w: f.turns for w, f in per.items()} for task, per in results.items()} == {
+        "orders": {"tool calling": 37, "execute_code": 2, "this kernel": 1},
+        "shipping": {"tool calling": 17, "execute_code": 2, "this kernel": 1},
+        "restock": {"tool calling": 13, "execute_code": 2, "this kernel": 1},
+        "payroll": {"tool calling": 10, "execute_code": 2, "this kernel": 1},
+    }
+    for per in results.values():
+        assert all(f.right for f in per.values()), per
+        assert len({f.tool_calls for f in per.values()}) == 1, "every wiring makes the same tool calls"
+        assert per["this kernel"].tokens < per["execute_code"].tokens < per["tool calling"].tokens
+    text = wiring.table(results)
+    assert "| orders | this kernel | 1 |" in text and "| total | tool calling | 77 |" in text
+    wiring.plot(results, tmp_path / "wiring.png")
+    assert (tmp_path / "wiring.png").read_bytes()[:4] == b"\x89PNG"
+    assert wiring.from_json(wiring.to_json(results)) == results
+
+
+def test_a_wrong_answer_is_marked_wrong():
+    from dataclasses import replace
+
+    from codeact_kernel.bench import tasks, wiring
+
+    wrong = replace(tasks.SHIPPING, answer="total 999.99")
+    assert not any(f.right for f in wiring.run([wrong], runs=1)["shipping"].values())
+
+
+def test_the_growth_benchmark_stays_flat_and_keeps_its_prefix():
+    out = subprocess.run([sys.executable, "-m", "codeact_kernel.bench", "growth"],
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    ratio = float(re.search(r"cell 40 against cell 2: ([\d.]+)x within the budget", out)[1])
+    peer = float(re.search(r"([\d.]+)x with all history", out)[1])
+    assert ratio < peer, out
+    assert "byte for byte: yes" in out and "kept in its request" in out, out

@@ -329,7 +329,7 @@ def test_history_across_cells_and_forget(fresh, openai_server):
     assert "compute six times seven" in flat and "42" in flat
     history = fresh.execute("%history").stdout()
     assert "[1] (whole) compute six times seven" in history and "auto" in history
-    assert "history budget 1,500 tokens: the next request carries about" in history
+    assert "history budget 800 tokens: the next request carries about" in history
     assert "forgot 2 turns" in fresh.execute("%forget").stdout()
     assert "empty" in fresh.execute("%history").stdout()
 
@@ -353,7 +353,7 @@ def test_a_long_conversation_stays_within_its_budget(fresh, openai_server):
     assert "(whole) table 5" in history and "(left out)" in history
     assert "none (every turn whole)" in fresh.execute("%codeact history all").stdout()
     assert fresh.execute("%codeact history lots").status == "error"
-    fresh.execute("%codeact history 1500")
+    fresh.execute("%codeact history 800")
 
 
 def test_magics(fresh):

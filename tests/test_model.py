@@ -522,3 +522,13 @@ def test_codeact_instructions_are_short_and_complete():
     assert len(text.split()) < 250
     for needed in ("call_tool", "set_result", "/input", "/output", "http_get", "```python", "Markdown", "uuid"):
         assert needed in text
+
+
+def test_the_instructions_mention_only_what_the_run_grants():
+    from codeact_kernel.sandbox import Grants
+
+    bare = codeact_instructions(Grants())
+    assert "/input" not in bare and "/output" not in bare and "http_get" not in bare
+    granted = codeact_instructions(Grants(output=True, allowed_domains={"api.example.com": None}))
+    assert "write to /output" in granted and "/input" not in granted
+    assert "work only for api.example.com" in granted

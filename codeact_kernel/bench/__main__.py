@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel|wiring [--runs N]`.
+"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel|wiring|growth [--runs N]`.
 
 Speed goals live here, as ratios against peers measured in the same run, not in tests.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
-    parser.add_argument("suite", choices=["sandbox", "backends", "kernel", "wiring"])
+    parser.add_argument("suite", choices=["sandbox", "backends", "kernel", "wiring", "growth"])
     parser.add_argument("--runs", type=int, help="default: 30, or 3 for wiring")
     wiring = parser.add_argument_group("wiring", "CodeAct against tool calling (offline unless --model)")
     wiring.add_argument("--model", help="your model's name; without it an oracle plays the ideal model")
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         from .kernel import bench_kernel
 
         bench_kernel(args.runs)
+    elif args.suite == "growth":
+        from .growth import bench_growth
+
+        bench_growth()
     else:
         from .wiring import bench_wiring
 
