@@ -311,6 +311,66 @@ def build(name: str) -> None:
     print(f"built {name}.ipynb and {name}.jsonl")
 
 
+BENCHMARK = [
+    md("""# CodeAct against tool calling, measured
+
+The same four tasks (`codeact_kernel/bench/tasks.py`), the same tools and the same model, wired
+three ways: **tool calling** (a function schema per tool, one call per model turn),
+**execute_code** (the reference implementation's shape: one tool that runs a program, whose
+output goes back to the model for the answer) and **this kernel** (one prompt cell: one
+program whose printed output is the answer).
+
+This is a recorded offline run: an oracle plays the ideal model of each wiring, so turns and
+tokens (tiktoken's cl100k_base over exactly what each request carries) are exact and
+repeatable. It was made with
+
+    python -m codeact_kernel.bench wiring --json notebooks/benchmark.json --plot notebooks/benchmark.png"""),
+    code("""%%python
+import json, pathlib
+from IPython.display import Markdown
+from codeact_kernel.bench import wiring
+
+recorded = wiring.from_json(json.loads(pathlib.Path("benchmark.json").read_text()))
+Markdown(wiring.table(recorded))"""),
+    md("![Model turns, tokens and wall time per task and wiring](benchmark.png)\n\n"
+       "Offline the oracle answers at once, so wall time is each wiring's own overhead (for this "
+       "kernel, a cell through a real kernel process and its sandbox); with a real model every "
+       "turn adds the model's latency, which is where tool calling's 37 turns cost most."),
+    md("Turns and tokens do not depend on the machine: the oracle, run again here, gives the same."),
+    code("""%%python
+again = wiring.run(runs=1)
+exact = lambda results: {task: {w: (f.turns, f.tokens, f.tool_calls, f.right) for w, f in per.items()}
+                         for task, per in results.items()}
+print("the same turns, tokens, tool calls and answers:", exact(again) == exact(recorded))"""),
+    md("""## With your model
+
+Users are advised to measure CodeAct on their own tools and model before adopting it. Against
+any OpenAI-compatible server (the key from `OPENAI_API_KEY`):
+
+    python -m codeact_kernel.bench wiring --model gpt-4o-mini --runs 3
+    python -m codeact_kernel.bench wiring --model qwen2.5-coder --base-url http://127.0.0.1:11434/v1
+
+Add your own task to `TASKS` in `codeact_kernel/bench/tasks.py`: data, tools, a prompt, the
+program an ideal model writes, and the text a right answer contains."""),
+]
+
+
+def build_benchmark() -> None:
+    """The recorded run (figures and plot) and the notebook that shows it."""
+    from codeact_kernel.bench import wiring
+
+    wiring.bench_wiring(3, json_path=HERE / "benchmark.json", plot_path=HERE / "benchmark.png")
+    nb = nbformat.v4.new_notebook(cells=BENCHMARK)
+    nb.metadata["kernelspec"] = {"name": "codeact", "display_name": "CodeAct", "language": "codeact"}
+    nb.metadata["language_info"] = {"name": "codeact"}
+    with tempfile.TemporaryDirectory() as scratch:
+        _execute(nb, _kernel_env(CODEACT_TRANSCRIPT=str(Path(scratch) / "t.jsonl")))
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, HERE / "benchmark.ipynb")
+    print("built benchmark.ipynb, benchmark.json and benchmark.png")
+
+
 if __name__ == "__main__":
-    for notebook in sys.argv[1:] or NOTEBOOKS:
-        build(notebook)
+    for notebook in sys.argv[1:] or [*NOTEBOOKS, "benchmark"]:
+        build_benchmark() if notebook == "benchmark" else build(notebook)

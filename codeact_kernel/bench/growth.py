@@ -45,7 +45,7 @@ def _cell(n: int) -> tuple[str, str]:
 def session(budget: str | None) -> list[dict[str, Any]]:
     """The bodies of the 40 requests one session sends; `budget` as `%codeact history` takes it."""
     with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAI() as server:
-        fe = Frontend(kernel_env(server.base_url, "scripted", Path(tmp) / "growth.jsonl"), widgets=False)
+        fe = Frontend(kernel_env(server.base_url, "scripted", Path(tmp) / "growth.jsonl"), widgets=False, quiet=True)
         try:
             assert fe.execute(_TOOLS).status == "ok"
             if budget is not None:

@@ -255,7 +255,7 @@ def this_kernel(base_url: str, model: str, task: Task, runs: int) -> list[Figure
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         transcript = Path(tmp) / "wiring.jsonl"
-        fe = Frontend(kernel_env(base_url, model, transcript), widgets=False)
+        fe = Frontend(kernel_env(base_url, model, transcript), widgets=False, quiet=True)
         try:
             setup = fe.execute("%%python\nfrom codeact_kernel.bench.tasks import TASKS as _tasks\n"
                                f"for _name, _fn in _tasks[{task.name!r}].tools.items():\n    tool(_fn, name=_name)")

@@ -56,8 +56,9 @@ class Frontend:
     """One kernel, one client. `widgets=True` behaves like JupyterLab, False like nbclient."""
 
     def __init__(self, env: dict[str, str], *, widgets: bool = True, kernel_name: str = "codeact",
-                 cwd: str | None = None, slowdown: float = 1.0) -> None:
-        """`slowdown` scales every wait, for machines far slower than usual (an emulated VM)."""
+                 cwd: str | None = None, slowdown: float = 1.0, quiet: bool = False) -> None:
+        """`slowdown` scales every wait, for machines far slower than usual (an emulated VM);
+        `quiet` keeps the kernel's log warnings off stderr (a benchmark run inside a notebook)."""
         self._tmp = None
         if cwd is None:  # like a notebook's folder: files the kernel saves land here, not in the repo
             import tempfile
@@ -65,7 +66,7 @@ class Frontend:
             self._tmp = tempfile.TemporaryDirectory(prefix="codeact-test-")
             cwd = self._tmp.name
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(env=env, cwd=cwd)
+        self.manager.start_kernel(env=env, cwd=cwd, extra_arguments=["--log-level=ERROR"] if quiet else [])
         self.client: BlockingKernelClient = self.manager.client()
         self.client.start_channels()
         self.slowdown = slowdown
