@@ -336,15 +336,17 @@ def totals(results: dict[str, dict[str, Figures]]) -> dict[str, Figures]:
 
 
 def table(results: dict[str, dict[str, Figures]]) -> str:
-    """The figures as a Markdown table, with ratios against tool calling."""
-    lines = ["| task | wiring | turns | tokens in | tokens out | tokens × | wall s | model s | tool calls | right |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    """The figures as a Markdown table; the × columns are ratios against tool calling."""
+    lines = ["| task | wiring | turns | tokens in | tokens out | wall s | model s | tool calls | right "
+             "| × turns | × tokens | × wall |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for task, per in [*results.items(), ("total", totals(results))]:
         base = per["tool calling"]
         for wiring, f in per.items():
-            ratio = f.tokens / base.tokens if base.tokens else float("nan")
-            lines.append(f"| {task} | {wiring} | {f.turns} | {f.tokens_in:,} | {f.tokens_out:,} | {ratio:.2f} | "
-                         f"{f.wall:.2f} | {f.model:.2f} | {f.tool_calls} | {'yes' if f.right else 'NO'} |")
+            ratios = " | ".join(f"{mine / theirs:.2f}" if theirs else "-" for mine, theirs in
+                                ((f.turns, base.turns), (f.tokens, base.tokens), (f.wall, base.wall)))
+            lines.append(f"| {task} | {wiring} | {f.turns} | {f.tokens_in:,} | {f.tokens_out:,} | {f.wall:.2f} | "
+                         f"{f.model:.2f} | {f.tool_calls} | {'yes' if f.right else 'NO'} | {ratios} |")
     return "\n".join(lines)
 
 
