@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 KERNEL_NAME = "codeact"
 DISPLAY_NAME = "CodeAct"
+LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 
 
 def kernel_json() -> dict:
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "kernel.json").write_text(json.dumps(kernel_json(), indent=2))
+        for logo in LOGOS:  # the launcher's and the notebook header's icon
+            shutil.copy(Path(__file__).with_name("resources") / logo, tmp)
         prefix = sys.prefix if args.sys_prefix else args.prefix
         path = KernelSpecManager().install_kernel_spec(tmp, KERNEL_NAME, user=args.user, prefix=prefix)
     print(f"Installed the {DISPLAY_NAME} kernel ({KERNEL_NAME}) in {path}")

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -101,6 +102,8 @@ def test_kernelspec_and_kernel_info(lab):
     assert info["implementation"] == "codeact"
     assert info["language_info"]["name"] == "codeact"
     assert info["status"] == "ok"
+    files = {p.name for p in Path(lab.manager.kernel_spec.resource_dir).iterdir()}
+    assert {"logo-32x32.png", "logo-64x64.png", "logo-svg.svg"} <= files  # the launcher's and header's icon
 
 
 def test_approve_runs_the_program_and_streams_its_output(fresh, openai_server):
