@@ -353,7 +353,7 @@ def test_a_long_conversation_stays_within_its_budget(fresh, openai_server):
     assert prompts[0] == "table 0", "its program set table_0, which the prompt names: kept"
     assert "table_5 = [5 * i" in flat, "the newest: whole"
     history = fresh.execute("%history").stdout()
-    assert "(whole) table 5" in history and "(left out)" in history
+    assert "(whole) show table_0 again" in history and "(left out) table 1" in history
     assert "none (every turn whole)" in fresh.execute("%codeact history all").stdout()
     assert fresh.execute("%codeact history lots").status == "error"
     fresh.execute("%codeact history 800")
