@@ -67,8 +67,9 @@ def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: I
     `auto` still asks when the program may call a tool marked `approval="always"`, by name
     or through a call_tool whose name is not a literal. `recorded` runs a program only if
     this exact text ran before (its SHA-256 is in the transcript; `recorded` says who let
-    it run), and otherwise asks; one that ran unasked before is treated as `auto` treats it. Under either asking policy, a program that calls only tools a person `allowed`
-    for the session runs unasked (`covered`). A headless run (no stdin) never waits for a
+    it run), and otherwise asks; one that ran unasked before is treated as `auto` treats
+    it. Under either asking policy, a program that calls only tools a person `allowed` for
+    the session runs unasked (`covered`). A headless run (no stdin) never waits for a
     human: it fails instead.
     """
     if policy == "reject":

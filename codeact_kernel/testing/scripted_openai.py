@@ -325,14 +325,13 @@ def _make_handler(owner: ScriptedOpenAI) -> type[http.server.BaseHTTPRequestHand
             if not body.get("stream"):
                 if item.delay:
                     owner._stopping.wait(item.delay)
-                message: dict[str, Any] = {"role": "assistant", "content": item.text or None}
+                message: dict[str, Any] = {"role": "assistant",
+                                           "content": (item.text or None) if item.tool_calls else item.text}
                 if item.tool_calls:
                     message["tool_calls"] = [
                         {"id": call["id"], "type": "function",
                          "function": {"name": call["name"], "arguments": call["arguments"]}}
                         for call in item.tool_calls]
-                else:
-                    message["content"] = item.text
                 reply = {"id": ident, "object": "chat.completion", "created": created, "model": model,
                          "choices": [{"index": 0, "message": message,
                                       "finish_reason": item.finish_reason, "logprobs": None}],
