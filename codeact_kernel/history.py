@@ -16,6 +16,7 @@ the high side, where characters / 4 undercounts numeric tables by half.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -62,14 +63,19 @@ def fit(history: Sequence[Turn], prompt: str, budget: int | None) -> Window:
     room: dict[Form, int] = {"whole": budget // 2, "condensed": budget}
     stage: Form = "whole"
     for turn in reversed(history):
-        cost = {"whole": _tokens(turn), "condensed": _tokens(condense(turn))}
-        while stage != "left out" and used + cost[stage] > (budget if not forms else room[stage]):
-            stage = "condensed" if stage == "whole" else "left out"  # older turns never get more
+        if stage == "left out" and not named:
+            forms.append(stage)  # and so is every older turn: nothing to measure
+            continue
         form: Form = stage
+        if stage != "left out":
+            cost = _costs(turn)
+            while stage != "left out" and used + cost[stage] > (budget if not forms else room[stage]):
+                stage = "condensed" if stage == "whole" else "left out"  # older turns never get more
+            form = stage
         if form == "left out" and named & _names(turn):
             form = "condensed"  # the prompt refers to it: kept, even past the budget
         if form != "left out":
-            used += cost[form]
+            used += _costs(turn)[form]
         forms.append(form)
     forms.reverse()
     turns = tuple(turn if form == "whole" else condense(turn)
@@ -77,6 +83,12 @@ def fit(history: Sequence[Turn], prompt: str, budget: int | None) -> Window:
     return Window(turns, tuple(forms), used)
 
 
+@functools.lru_cache(maxsize=4096)  # a turn never changes; every later prompt measures it again
+def _costs(turn: Turn) -> dict[Form, int]:
+    return {"whole": _tokens(turn), "condensed": _tokens(condense(turn))}
+
+
+@functools.lru_cache(maxsize=4096)
 def condense(turn: Turn) -> Turn:
     """The turn in brief: its reply's program as one line naming the tools it called, its
     output and error to head and tail."""
@@ -112,7 +124,8 @@ def _describe(program: str | None) -> str:
     return f"{lines} lines{called}"
 
 
-def _names(turn: Turn) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _names(turn: Turn) -> frozenset[str]:
     """What a later prompt may call this turn's work by: names its program assigned or
     defined at top level, and the files it wrote."""
     names: set[str] = set()
@@ -129,7 +142,7 @@ def _names(turn: Turn) -> set[str]:
                 if isinstance(name, ast.Name):
                     names.add(name.id)
     names.update(re.findall(r"/output/([\w.-]+)", program + "\n" + turn.output))
-    return {name for name in names if len(name) >= 3}
+    return frozenset(name for name in names if len(name) >= 3)
 
 
 def _named_in(prompt: str) -> set[str]:
