@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .approval import scan
 from .model import Turn
 
 OUTPUT_CHARS = 2000
@@ -111,17 +112,8 @@ def describe(window: Window, budget: int | None) -> str:
 
 def _describe(program: str | None) -> str:
     lines = len((program or "").strip().splitlines())
-    try:
-        tree = ast.parse(program or "")
-    except SyntaxError:
-        return f"{lines} lines"
-    tools = []
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "call_tool"
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-            tools.append(node.args[0].value)
-    called = f"; called {', '.join(dict.fromkeys(tools))}" if tools else ""
-    return f"{lines} lines{called}"
+    tools = scan(program or "").tools
+    return f"{lines} lines" + (f"; called {', '.join(tools)}" if tools else "")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -485,12 +485,13 @@ def _strip_markers(program: str) -> str:
 def codeact_instructions(grants: Grants | None = None) -> str:
     """The CodeAct system instructions (prompts/codeact.md), telling the model of the files
     and network this run grants (None: as if all were), and of nothing it cannot use."""
-    lines = []
-    if grants is None or grants.input_dir is not None or grants.output:
-        where = [part for part, granted in (("read from /input", grants is None or grants.input_dir is not None),
-                                            ("write to /output (the user sees those files)",
-                                             grants is None or grants.output)) if granted]
-        lines.append(f"- Files: {'; '.join(where)}.")
+    lines, files = [], []
+    if grants is None or grants.input_dir is not None:
+        files.append("read from /input")
+    if grants is None or grants.output:
+        files.append("write to /output (the user sees those files)")
+    if files:
+        lines.append(f"- Files: {'; '.join(files)}.")
     if grants is None or grants.allowed_domains:
         domains = "allowed domains" if grants is None else ", ".join(sorted(grants.allowed_domains))
         lines.append("- `http_get(url, headers=None)` and `http_post(url, body, headers=None)` return "

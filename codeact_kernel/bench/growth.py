@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..testing import Frontend, ScriptedOpenAI
-from .wiring import ENCODING, kernel_env, count_request
+from .kernel import kernel_env
+from .wiring import ENCODING, count_request
 
 CELLS = 40
 NAMED = (35, 3)

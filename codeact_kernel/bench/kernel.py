@@ -26,12 +26,15 @@ def _fence(program: str) -> str:
     return f"```python\n{program}\n```"
 
 
-def _env(server: ScriptedOpenAI, transcript: Path, approval: str) -> dict[str, str]:
+def kernel_env(base_url: str, model: str, transcript: Path, *, api_key: str = "sk-bench") -> dict[str, str]:
+    """The environment a benchmark's kernel starts in: this machine's facts (the guest cache,
+    a chosen sandbox), none of the user's other CodeAct or OpenAI settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    if "CODEACT_CACHE_DIR" in os.environ:
-        env["CODEACT_CACHE_DIR"] = os.environ["CODEACT_CACHE_DIR"]
-    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-bench", CODEACT_MODEL="bench",
-               CODEACT_APPROVAL=approval, CODEACT_TRANSCRIPT=str(transcript))
+    for machine in ("CODEACT_CACHE_DIR", "CODEACT_SANDBOX"):
+        if machine in os.environ:
+            env[machine] = os.environ[machine]
+    env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=api_key, CODEACT_MODEL=model,
+               CODEACT_APPROVAL="auto", CODEACT_TRANSCRIPT=str(transcript))
     return env
 
 
@@ -118,7 +121,7 @@ def bench_kernel(runs: int) -> None:
                   "with contextlib.redirect_stdout(io.StringIO()):\n    exec(_orders.PROGRAM)")
     with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAI() as server:
         transcript = Path(tmp) / "bench.jsonl"
-        fe = Frontend(_env(server, transcript, "auto"))
+        fe = Frontend(kernel_env(server.base_url, "bench", transcript))
         try:
             assert fe.execute("%%python\n" + orders_setup).status == "ok"
             trivial = _overheads(fe, server, transcript, TRIVIAL, runs)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..testing.scripted_openai import Answer, ScriptedOpenAI
+from .kernel import kernel_env
 from .tasks import TASKS, Task
 
 WIRINGS = ("tool calling", "execute_code", "this kernel")
@@ -74,6 +75,9 @@ class Figures:
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
+
+
+_MEASURES = ("turns", "tokens_in", "tokens_out", "wall", "model", "tool_calls")
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -238,16 +242,6 @@ def execute_code(client: Any, model: str, task: Task, sandbox: Any) -> Figures:
     return figures
 
 
-def kernel_env(base_url: str, model: str, transcript: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    for machine in ("CODEACT_CACHE_DIR", "CODEACT_SANDBOX"):
-        if machine in os.environ:
-            env[machine] = os.environ[machine]
-    env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=os.environ.get("OPENAI_API_KEY", "sk-oracle"),
-               CODEACT_MODEL=model, CODEACT_APPROVAL="auto", CODEACT_TRANSCRIPT=str(transcript))
-    return env
-
-
 def this_kernel(base_url: str, model: str, task: Task, runs: int) -> list[Figures]:
     """The task as prompt cells in a real kernel; figures from its transcript (one record a model turn)."""
     from ..testing import Frontend
@@ -255,7 +249,8 @@ def this_kernel(base_url: str, model: str, task: Task, runs: int) -> list[Figure
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         transcript = Path(tmp) / "wiring.jsonl"
-        fe = Frontend(kernel_env(base_url, model, transcript), widgets=False, quiet=True)
+        env = kernel_env(base_url, model, transcript, api_key=os.environ.get("OPENAI_API_KEY", "sk-oracle"))
+        fe = Frontend(env, widgets=False, quiet=True)
         try:
             setup = fe.execute("%%python\nfrom codeact_kernel.bench.tasks import TASKS as _tasks\n"
                                f"for _name, _fn in _tasks[{task.name!r}].tools.items():\n    tool(_fn, name=_name)")
@@ -285,8 +280,7 @@ def this_kernel(base_url: str, model: str, task: Task, runs: int) -> list[Figure
 def _median(runs: list[Figures], task: Task) -> Figures:
     for f in runs:
         f.right = task.answer in f.answer
-    pick = {k: statistics.median(getattr(f, k) for f in runs)
-            for k in ("turns", "tokens_in", "tokens_out", "wall", "model", "tool_calls")}
+    pick = {k: statistics.median(getattr(f, k) for f in runs) for k in _MEASURES}
     return Figures(**{k: type(getattr(runs[0], k))(v) for k, v in pick.items()},
                    answer=runs[-1].answer, right=all(f.right for f in runs))
 
@@ -329,8 +323,7 @@ def totals(results: dict[str, dict[str, Figures]]) -> dict[str, Figures]:
     out = {}
     for wiring in WIRINGS:
         rows = [per[wiring] for per in results.values()]
-        out[wiring] = Figures(**{k: sum(getattr(r, k) for r in rows)
-                                 for k in ("turns", "tokens_in", "tokens_out", "wall", "model", "tool_calls")},
+        out[wiring] = Figures(**{k: sum(getattr(r, k) for r in rows) for k in _MEASURES},
                               right=all(r.right for r in rows))
     return out
 
