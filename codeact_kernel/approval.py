@@ -141,6 +141,8 @@ class Decision:
     allow: tuple[str, ...] = ()
     """Kind "approved": tools the person also allowed for the rest of the session.
     Kind "allowed": the session's allowed tools this program ran under, unasked."""
+    via: str | None = None
+    """Where a person decided: "extension" (its card), "widgets" or "stdin"; None for a policy."""
 
     @property
     def runs(self) -> bool:
@@ -150,15 +152,17 @@ class Decision:
     def sha256(self) -> str:
         return hashlib.sha256(self.program.encode()).hexdigest()
 
+    def label(self) -> str:
+        return {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
+                "auto": "Approved by policy (auto)",
+                "recorded": "Approved by policy (recorded: approved before, same SHA-256)",
+                "recorded-unasked": "Approved by policy (recorded: ran unasked before, same SHA-256)",
+                "allowed": "Ran without asking: it calls only tools allowed for this session"}[self.kind]
+
     def record(self) -> str:
         """One Markdown line that survives in a saved notebook without widget state."""
         when = self.at.astimezone().strftime("%H:%M:%S")
-        label = {"approved": "Approved", "edited": "Approved after editing", "rejected": "Rejected",
-                 "auto": "Approved by policy (auto)",
-                 "recorded": "Approved by policy (recorded: approved before, same SHA-256)",
-                 "recorded-unasked": "Approved by policy (recorded: ran unasked before, same SHA-256)",
-                 "allowed": "Ran without asking: it calls only tools allowed for this session"}[self.kind]
-        text = f"**{label}** at {when}"
+        text = f"**{self.label()}** at {when}"
         if self.kind in ("approved", "edited") and self.allow:
             text += f" · allowed for this session: {', '.join(self.allow)}"
         if self.runs:
@@ -166,6 +170,17 @@ class Decision:
         if self.reason:
             text += f" · reason: {self.reason}"
         return text
+
+
+def decided(action: str, program: str, text: str, reason: str, offer: tuple[str, ...]) -> Decision:
+    """A person's choice on `program` as a Decision: "approve" runs `text` (edited if it
+    differs), "approve-allow" also allows the offered tools the text calls (never more than
+    `offer`), anything else rejects with `reason` for the model."""
+    if action not in ("approve", "approve-allow"):
+        return Decision("rejected", program, reason.strip() or None)
+    allow = allowable(scan(text), ()) if action == "approve-allow" else ()
+    allow = tuple(name for name in allow if name in offer)
+    return Decision("edited" if text != program else "approved", text, allow=allow)
 
 
 def refusal(decision: Decision, tool: str, always_ask: Iterable[str]) -> str | None:
@@ -261,13 +276,9 @@ class ApprovalWidget:
         self.edit.disabled = True
 
     def _decide(self, action: str) -> None:
-        if action == "reject":
-            decision = Decision("rejected", self.program, self.reason.value.strip() or None)
-        else:
-            text = self.editor.value
-            allow = allowable(scan(text), ()) if action == "allow" and self.allow else ()
-            allow = tuple(name for name in allow if name in self.allow)  # never more than was offered
-            decision = Decision("edited" if text != self.program else "approved", text, allow=allow)
+        if action == "allow":
+            action = "approve-allow" if self.allow else "approve"
+        decision = decided(action, self.program, self.editor.value, self.reason.value, self.allow)
         # Comm handlers may run on another thread: resolve through the loop.
         self._loop.call_soon_threadsafe(self._resolve, decision)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .comm import RunInfo
 from .config import Config
 from .local_model import LocalServer, parse_local
 from .model import ModelConfig, Turn
@@ -28,6 +29,8 @@ class Session:
     local: LocalServer | None = None
     allowed_tools: set[str] = field(default_factory=set)
     """Tools a person allowed for the session: programs that call only these run unasked."""
+    runs: list[RunInfo] = field(default_factory=list)
+    """This session's turns as the extension's panel lists them."""
 
     def replay(self, path: Path) -> Replay:
         """The transcript standing in for the model, loaded once per path."""
