@@ -8,6 +8,11 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "tool"]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt notebook extension is (`jupyter labextension develop` links it)."""
+    return [{"src": "labextension", "dest": "codeact-kernel"}]
+
+
 def __getattr__(name: str) -> Any:
     # `tool` is imported on first use, so `codeact_kernel.sandbox` alone starts fast.
     if name == "tool":

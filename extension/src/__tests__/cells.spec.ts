@@ -1,0 +1,35 @@
+import { cellKind, mimeTypeFor, toggledSource } from '../cellkind';
+import { lineDiff, unified } from '../diff';
+
+describe('cellKind', () => {
+  it('reads a cell as the kernel routes it', () => {
+    expect(cellKind('What is the weather in Seattle?')).toBe('prompt');
+    expect(cellKind('%%python\nx = [1, 2]')).toBe('python');
+    expect(cellKind('  \n%%python\nx = 1')).toBe('python');
+    expect(cellKind('%model gpt-4o\n%approval auto')).toBe('magic');
+    expect(cellKind('%50 of them are late: why?')).toBe('prompt');
+  });
+
+  it('gives prompts Markdown and Python cells IPython', () => {
+    expect(mimeTypeFor('prompt')).toBe('text/markdown');
+    expect(mimeTypeFor('python')).toBe('text/x-ipython');
+  });
+
+  it('toggles a prompt to Python and back to the same text', () => {
+    const prompt = 'Sum the orders';
+    const python = toggledSource(prompt);
+    expect(cellKind(python)).toBe('python');
+    expect(toggledSource(python)).toBe(prompt);
+  });
+});
+
+describe('lineDiff', () => {
+  it('marks the lines an edit added and removed', () => {
+    const lines = lineDiff('a = 1\nprint(a)\n', 'a = 2\nprint(a)\n');
+    expect(unified(lines)).toBe('-a = 1\n+a = 2\n print(a)');
+  });
+
+  it('is all unchanged for the same text', () => {
+    expect(lineDiff('x\ny', 'x\ny').every(line => line.kind === 'same')).toBe(true);
+  });
+});

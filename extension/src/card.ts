@@ -1,0 +1,284 @@
+/**
+ * The approval card: the program once, in a read-only CodeMirror editor of the notebook's
+ * theme, the tools it calls as chips, and Approve / Edit / Reject. Edit makes the same editor
+ * editable, with the diff against the model's version shown before approving. Once decided
+ * (the kernel updates the display data) the card is the record: decision, by whom, SHA-256,
+ * time, the edit's diff collapsed.
+ */
+import { CodeEditor, IEditorServices } from '@jupyterlab/codeeditor';
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+
+import { lineDiff, unified } from './diff';
+import { CodeActModel } from './model';
+import { Action, APPROVAL_MIME, IApprovalCard } from './protocol';
+
+const CARD = 'jp-CodeActCard';
+const cards = new WeakMap<HTMLElement, ApprovalCard>();
+
+export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
+  constructor(editors: IEditorServices, model: () => CodeActModel | null) {
+    super();
+    this._editors = editors;
+    this._model = model;
+    this.addClass(CARD);
+    this.node.tabIndex = 0;
+    cards.set(this.node, this);
+  }
+
+  /** The card holding the keyboard focus, if any: what the shortcuts act on. */
+  static focused(): ApprovalCard | null {
+    const active = document.activeElement as HTMLElement | null;
+    const node = active?.closest(`.${CARD}`) as HTMLElement | null;
+    return node ? cards.get(node) ?? null : null;
+  }
+
+  get pending(): boolean {
+    return !!this._card && !this._card.decision && !!this._connected()?.canDecide(this._card.request);
+  }
+
+  async renderModel(mime: IRenderMime.IMimeModel): Promise<void> {
+    const card = mime.data[APPROVAL_MIME] as unknown as IApprovalCard;
+    const first = !this._card || this._card.request !== card.request;
+    this._card = card;
+    this._build(card);
+    if (first && this.pending && this.isAttached) {
+      this.node.focus();
+    }
+  }
+
+  approve(allow = false): void {
+    this._send(allow ? 'approve-allow' : 'approve');
+  }
+
+  edit(): void {
+    if (!this.pending || !this._editor) {
+      return;
+    }
+    this._editing = true;
+    this._editor.setOption('readOnly', false);
+    this.node.classList.add('jp-mod-editing');
+    this._editor.focus();
+  }
+
+  /** Show the reason box (focused); Enter in it rejects. */
+  reject(): void {
+    if (!this.pending || !this._reason) {
+      return;
+    }
+    this._reason.parentElement!.hidden = false;
+    this._reason.focus();
+  }
+
+  protected onAfterAttach(): void {
+    if (this.pending) {
+      requestAnimationFrame(() => this.node.focus());
+    }
+  }
+
+  dispose(): void {
+    this._editor?.dispose();
+    this._watched?.changed.disconnect(this._refresh, this);
+    super.dispose();
+  }
+
+  private _connected(): CodeActModel | null {
+    const model = this._model();
+    if (model !== this._watched) {
+      this._watched?.changed.disconnect(this._refresh, this);
+      model?.changed.connect(this._refresh, this);
+      this._watched = model;
+    }
+    return model;
+  }
+
+  private _refresh(): void {
+    this.node.classList.toggle('jp-mod-pending', this.pending);
+    if (this._status && this._card && !this._card.decision) {
+      this._status.textContent = this._waitingText();
+    }
+  }
+
+  private _send(action: Action): void {
+    const card = this._card;
+    const model = this._connected();
+    if (!card || !model || !this.pending) {
+      return;
+    }
+    const program = this._editing && this._editor ? this._editor.model.sharedModel.getSource() : card.program;
+    const reason = action === 'reject' ? this._reason?.value.trim() ?? '' : '';
+    if (model.decide(card.request, action, program, reason)) {
+      this._editor?.setOption('readOnly', true);
+      this.node.classList.remove('jp-mod-pending', 'jp-mod-editing');
+      if (this._status) {
+        this._status.textContent = 'Sent; waiting for the kernel…';
+      }
+    }
+  }
+
+  private _waitingText(): string {
+    if (this.pending) {
+      return 'Nothing runs until you decide.';
+    }
+    const model = this._connected();
+    return model?.connected ? 'Waiting for the kernel…' : 'Not decided: the kernel that asked is no longer connected.';
+  }
+
+  private _build(card: IApprovalCard): void {
+    this._editor?.dispose();
+    this._editor = null;
+    this._editing = false;
+    this.node.replaceChildren();
+    this.node.classList.toggle('jp-mod-decided', !!card.decision);
+    const decision = card.decision;
+
+    const header = element('div', 'jp-CodeActCard-header');
+    header.append(element('span', 'jp-CodeActCard-title', decision ? 'Program' : 'Run this program?'));
+    const calls = element('span', 'jp-CodeActCard-calls', card.tools.length || card.dynamic ? 'calls' : 'calls no tools');
+    header.append(calls);
+    for (const tool of card.tools) {
+      const chip = element('span', 'jp-CodeActCard-chip', tool.name);
+      if (tool.always) {
+        chip.classList.add('jp-mod-always');
+        chip.title = `${tool.name} is marked approval="always"`;
+      }
+      header.append(chip);
+    }
+    if (card.dynamic) {
+      const chip = element('span', 'jp-CodeActCard-chip jp-mod-dynamic', 'tools chosen at run time');
+      chip.title = 'Some call_tool names are computed while the program runs';
+      header.append(chip);
+    }
+    this.node.append(header);
+
+    const host = element('div', 'jp-CodeActCard-editor');
+    this.node.append(host);
+    const shown = decision ? decision.program : card.program;
+    const source = new CodeEditor.Model({ mimeType: 'text/x-python' });
+    source.sharedModel.setSource(shown);
+    this._editor = this._editors.factoryService.newInlineEditor({
+      host,
+      model: source,
+      config: { readOnly: true, lineNumbers: true }
+    });
+
+    const diff = element('details', 'jp-CodeActCard-diff') as HTMLDetailsElement;
+    const diffText = element('pre', 'jp-CodeActCard-diffText');
+    diff.append(element('summary', '', "Your edit against the model's program"), diffText);
+    const showDiff = (text: string) => {
+      const lines = lineDiff(card.program, text);
+      diffText.replaceChildren(
+        ...lines.map(line => element('div', `jp-CodeActCard-diff-${line.kind}`, unified([line])))
+      );
+      diff.hidden = text === card.program;
+    };
+    showDiff(shown);
+    this.node.append(diff);
+
+    if (decision) {
+      diff.open = false; // collapsed in the record
+      const when = new Date(decision.at).toLocaleTimeString();
+      const parts = [decision.label, `by ${decision.by}`, when];
+      if (decision.sha256) {
+        parts.push(`sha256 ${decision.sha256.slice(0, 16)}`);
+      }
+      if (decision.allow.length) {
+        parts.push(`allowed for this session: ${decision.allow.join(', ')}`);
+      }
+      if (decision.reason) {
+        parts.push(`reason: ${decision.reason}`);
+      }
+      const record = element('div', 'jp-CodeActCard-record', parts.join(' · '));
+      record.classList.add(decision.kind === 'rejected' ? 'jp-mod-rejected' : 'jp-mod-approved');
+      if (decision.sha256) {
+        record.title = `sha256 ${decision.sha256}`;
+      }
+      this.node.append(record);
+      this._status = null;
+      this._reason = null;
+      this._refresh();
+      return;
+    }
+
+    diff.open = true; // while editing, the diff is visible before approving
+    source.sharedModel.changed.connect(() => showDiff(source.sharedModel.getSource()));
+
+    const actions = element('div', 'jp-CodeActCard-actions');
+    actions.append(
+      button('Approve', 'jp-mod-accept', 'Run this program in the sandbox (Ctrl/Cmd-Enter)', () => this.approve())
+    );
+    if (card.offer.length) {
+      actions.append(
+        button(
+          `Approve and allow ${card.offer.join(', ')}`,
+          '',
+          `Run this, and later programs that call only ${card.offer.join(', ')}, without asking (this session; Ctrl/Cmd-Shift-Enter)`,
+          () => this.approve(true)
+        )
+      );
+    }
+    actions.append(button('Edit', '', 'Edit the program before running it (E)', () => this.edit()));
+    actions.append(button('Reject', 'jp-mod-reject', 'Do not run it; say why (R)', () => this.reject()));
+    this.node.append(actions);
+
+    const rejecting = element('div', 'jp-CodeActCard-reason');
+    rejecting.hidden = true;
+    const reason = element('input', 'jp-CodeActCard-reasonInput') as HTMLInputElement;
+    reason.placeholder = 'Why not? Sent to the model. Enter rejects, Escape cancels.';
+    reason.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        event.stopPropagation();
+        this._send('reject');
+      } else if (event.key === 'Escape') {
+        event.stopPropagation();
+        rejecting.hidden = true;
+        this.node.focus();
+      }
+    });
+    rejecting.append(reason, button('Reject', 'jp-mod-reject', 'Reject with this reason', () => this._send('reject')));
+    this.node.append(rejecting);
+    this._reason = reason;
+
+    this._status = element('div', 'jp-CodeActCard-status', '');
+    this.node.append(this._status);
+    this._refresh();
+  }
+
+  private _editors: IEditorServices;
+  private _model: () => CodeActModel | null;
+  private _watched: CodeActModel | null = null;
+  private _card: IApprovalCard | null = null;
+  private _editor: CodeEditor.IEditor | null = null;
+  private _editing = false;
+  private _reason: HTMLInputElement | null = null;
+  private _status: HTMLElement | null = null;
+}
+
+/** The renderer factory for one notebook (its cards talk to that notebook's kernel). */
+export function cardFactory(editors: IEditorServices, model: () => CodeActModel | null): IRenderMime.IRendererFactory {
+  return {
+    safe: true,
+    mimeTypes: [APPROVAL_MIME],
+    defaultRank: 10, // before text/markdown (60), which carries the same for other frontends
+    createRenderer: () => new ApprovalCard(editors, model)
+  };
+}
+
+function element(tag: string, className: string, text?: string): HTMLElement {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function button(label: string, className: string, title: string, onClick: () => void): HTMLButtonElement {
+  const node = element('button', `jp-CodeActCard-button jp-Button ${className}`.trim(), label) as HTMLButtonElement;
+  node.title = title;
+  node.addEventListener('click', onClick);
+  return node;
+}
