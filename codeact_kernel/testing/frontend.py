@@ -1,8 +1,9 @@
 """A minimal notebook frontend for tests: runs cells on a real kernel through jupyter_client.
 
 It speaks the messages JupyterLab sends: it can announce widget support (opening
-ipywidgets' control comm), click buttons and edit text fields by comm id, answer stdin
-prompts, and interrupt the kernel.
+ipywidgets' control comm), click buttons and edit text fields by comm id, connect as
+CodeAct's notebook extension (its comm, its cards, its decisions), answer stdin prompts,
+and interrupt the kernel.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Frontend:
         self.slowdown = slowdown
         self.client.wait_for_ready(timeout=60 * slowdown)
         self.widget_state: dict[str, dict[str, Any]] = {}
+        self.extension_comm: str | None = None
+        self.extension_messages: list[dict[str, Any]] = []
+        """What the kernel sent the extension (welcome, state, result), in order."""
         if widgets:
             self._open_control_comm()
 
@@ -114,6 +118,35 @@ class Frontend:
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()
 
+    # -- acting as the notebook extension ------------------------------------------------
+    def open_extension(self, version: int = 1) -> None:
+        """Open the extension's comm as the extension does when it finds a CodeAct kernel."""
+        from ..comm import TARGET, new_id
+
+        self.extension_comm = uuid.uuid4().hex
+        content = {"comm_id": self.extension_comm, "target_name": TARGET,
+                   "data": {"kind": "hello", "id": new_id(), "version": version}}
+        self.client.shell_channel.send(self.client.session.msg("comm_open", content))
+
+    def send_extension(self, kind: str, **fields: Any) -> None:
+        from ..comm import new_id
+
+        assert self.extension_comm is not None, "open_extension() first"
+        self._comm_msg(self.extension_comm, {"kind": kind, "id": new_id(), **fields})
+
+    def wait_extension(self, kind: str, timeout: float = 10, after: int = 0) -> dict[str, Any]:
+        """The first message of `kind` the extension received at index `after` or later."""
+        deadline = time.monotonic() + timeout * self.slowdown
+        while time.monotonic() < deadline:
+            for message in self.extension_messages[after:]:
+                if message.get("kind") == kind:
+                    return message
+            try:
+                self._track_widgets(self.client.iopub_channel.get_msg(timeout=0.05))
+            except queue.Empty:
+                pass
+        raise TimeoutError(f"the extension received no {kind!r} message")
+
     # -- running cells ----------------------------------------------------------------
     def execute(self, code: str, *, allow_stdin: bool = False, timeout: float = 60,
                 on_message: Callable[[Frontend, dict[str, Any]], None] | None = None,
@@ -152,6 +185,9 @@ class Frontend:
 
     def _track_widgets(self, msg: dict[str, Any]) -> None:
         content = msg["content"]
+        if msg["msg_type"] == "comm_msg" and content.get("comm_id") == self.extension_comm:
+            self.extension_messages.append(content.get("data", {}))
+            return
         if msg["msg_type"] == "comm_open" and content.get("target_name") == "jupyter.widget":
             self.widget_state[content["comm_id"]] = dict(content["data"].get("state", {}))
         elif msg["msg_type"] == "comm_msg" and content["comm_id"] in self.widget_state:
