@@ -1,7 +1,8 @@
-"""JupyterLab in headless Chromium, end to end: a prompt cell, the approval widget, Approve, the output.
+"""JupyterLab in headless Chromium, end to end: a prompt cell, the extension's approval card,
+Approve, the output, the record, the status bar's phase.
 
-Everything is real: `jupyter-lab` on 127.0.0.1, the CodeAct kernel it starts, the openai client
-talking to a scripted server, the widget rendered by jupyterlab_widgets and clicked in Chromium.
+Everything is real: `jupyter-lab` on 127.0.0.1 with the extension built by ./dev, the CodeAct
+kernel it starts, the openai client talking to a scripted server, the card clicked in Chromium.
 It uses Debian's /usr/bin/chromium (never a downloaded browser); `.ci/install-browser` installs
 it and the `playwright` package. A screenshot is saved to /tmp/browser-test.png on failure.
 """
@@ -132,7 +133,8 @@ class _Lab:
         self._log.close()
 
 
-def test_prompt_cell_approved_in_jupyterlab(tmp_path, scripted_openai):
+@pytest.mark.parametrize("approve_by", ["click", "shortcut"])
+def test_prompt_cell_approved_in_jupyterlab(tmp_path, scripted_openai, approve_by):
     sync_playwright, lab_exe = _requirements()
     scripted_openai.enqueue(REPLY)
 
@@ -170,8 +172,12 @@ def test_prompt_cell_approved_in_jupyterlab(tmp_path, scripted_openai):
                 ws.on("framesent", record)
 
             page.on("websocket", on_websocket)
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             try:
-                _run_the_cell(page, lab, control_opens)
+                _run_the_cell(page, lab, control_opens, approve_by)
+                ours = [e for e in errors if "codeact" in e.lower()]
+                assert not ours, f"the extension logged errors: {ours}"
             except BaseException:
                 try:
                     page.screenshot(path=SCREENSHOT, full_page=True)
@@ -184,7 +190,7 @@ def test_prompt_cell_approved_in_jupyterlab(tmp_path, scripted_openai):
         lab.stop()
 
 
-def _run_the_cell(page, lab: _Lab, control_opens: list[float]) -> None:  # noqa: ANN001
+def _run_the_cell(page, lab: _Lab, control_opens: list[float], approve_by: str) -> None:  # noqa: ANN001
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
@@ -205,27 +211,36 @@ def _run_the_cell(page, lab: _Lab, control_opens: list[float]) -> None:  # noqa:
     page.keyboard.press("Shift+Enter")
 
     output = cell.locator(".jp-OutputArea")
-    approve = output.locator("button", has_text="Approve")
+    card = output.locator(".jp-CodeActCard")
+    approve = card.get_by_role("button", name="Approve", exact=True)
     try:
         expect(approve).to_be_visible(timeout=WIDGET_SHOWN)
     except AssertionError as exc:
-        stdin = output.locator(".jp-Stdin")
         raise AssertionError(
-            "no Approve button in the cell output. "
-            f"The page opened {CONTROL_COMM} {len(control_opens)} time(s); "
-            f"a stdin prompt is {'shown' if stdin.count() else 'not shown'}. "
+            "no approval card in the cell output. "
+            f"The page opened {CONTROL_COMM} {len(control_opens)} time(s). "
             f"Cell output: {output.inner_text(timeout=5_000)!r}\njupyter-lab log:\n{lab.log()}") from exc
+    # The program appears once: in the card's editor, in Python mode; not also as Markdown.
+    expect(card.locator(".cm-content")).to_contain_text("print('Seattle', 12.5)")
+    expect(card.locator(".cm-content[data-language='python']")).to_have_count(1)
+    expect(output.locator(".jp-RenderedMarkdown", has_text="print('Seattle'")).to_have_count(0)
+    expect(output.locator(".widget-button")).to_have_count(0)
+    expect(page.locator(".jp-CodeActStatus")).to_contain_text("awaiting approval", timeout=10_000)
+    expect(card).to_be_focused(timeout=10_000)
 
-    approve.click()
+    if approve_by == "click":
+        approve.click()
+    else:  # codeact:approve, bound to Accel Enter on the focused card (schema/card.json)
+        page.keyboard.press("Control+Enter")
     try:
         expect(output).to_contain_text("Seattle 12.5", timeout=PROGRAM_OUTPUT)
     except (AssertionError, PlaywrightTimeout) as exc:
         raise AssertionError(f"the program's output never appeared; cell output: "
                              f"{output.inner_text(timeout=5_000)!r}\njupyter-lab log:\n{lab.log()}") from exc
-    # The decision record replaced the widget: no buttons left, "Approved at ..." in their place.
-    expect(output).to_contain_text("Approved at", timeout=10_000)
-    expect(output.locator(".jupyter-widgets button")).to_have_count(0, timeout=10_000)
-    expect(output.locator(".widget-button")).to_have_count(0)
+    # The card became the record: no actions left, the decision and who made it.
+    expect(card.locator(".jp-CodeActCard-record")).to_contain_text("Approved · by you", timeout=10_000)
+    expect(card.locator("button")).to_have_count(0)
+    expect(page.locator(".jp-CodeActStatus")).to_contain_text("idle", timeout=10_000)
     # The cell finished: an execution count, no error output.
     expect(cell.locator(".jp-InputArea-prompt")).to_contain_text("[1]", timeout=10_000)
     expect(output.locator("[data-mime-type='application/vnd.jupyter.error']")).to_have_count(0)

@@ -42,8 +42,8 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
     const first = !this._card || this._card.request !== card.request;
     this._card = card;
     this._build(card);
-    if (first && this.pending && this.isAttached) {
-      this.node.focus();
+    if (first) {
+      this._focused = false;
     }
   }
 
@@ -94,6 +94,12 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
 
   private _refresh(): void {
     this.node.classList.toggle('jp-mod-pending', this.pending);
+    // The kernel says the request is pending just after displaying the card: take the
+    // focus then, once, so the keyboard can decide at once.
+    if (this.pending && !this._focused && this.isAttached) {
+      this._focused = true;
+      requestAnimationFrame(() => this.node.focus());
+    }
     if (this._status && this._card && !this._card.decision) {
       this._status.textContent = this._waitingText();
     }
@@ -251,6 +257,7 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
   private _card: IApprovalCard | null = null;
   private _editor: CodeEditor.IEditor | null = null;
   private _editing = false;
+  private _focused = false;
   private _reason: HTMLInputElement | null = null;
   private _status: HTMLElement | null = null;
 }
