@@ -13,6 +13,7 @@ result, so a kernel pays for it once per installation.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import zlib
@@ -25,6 +26,7 @@ GUEST_SOURCE = Path(__file__).with_name("guest") / "executor.py"
 WORLD = "codeact-guest"
 TOOLS_INTERFACE = "hyperlight:sandbox/tools"
 EXECUTOR_INTERFACE = "hyperlight:sandbox/executor"
+_log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -96,18 +98,32 @@ def derive_wit() -> str:
 
 
 def _type_only_component(engine):  # type: ignore[no-untyped-def]
-    """The packaged guest compiled once and cached (its type is all we need from it)."""
+    """The packaged guest, compiled (its type is all we need from it)."""
+    return compiled(engine, packaged_guest_wasm(), "packaged")
+
+
+def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
+    """`wasm` compiled for `engine`, from the cache when a compatible copy is there.
+
+    A cached copy is native code for one CPU: keyed on this CPU's features, and checked by
+    wasmtime when loaded, so a cache shared between machines (a network home, a VM that
+    sees its host's files) never runs code the CPU lacks. When the cache cannot be written
+    (read-only), the compiled module is used from memory and the reason logged.
+    """
+    import wasmtime
     import wasmtime.component as wc
 
-    wasm = packaged_guest_wasm()
-    cached = cache_dir() / f"packaged-{_file_key(wasm)}.cwasm"
+    cached = cache_dir() / f"{name}-{_file_key(wasm)}-{_cpu_key()}.cwasm"
     if cached.exists():
         try:
             return wc.Component.deserialize_file(engine, str(cached))
-        except Exception:  # stale or from another wasmtime: rebuild below
-            cached.unlink(missing_ok=True)
+        except wasmtime.WasmtimeError as exc:  # another wasmtime or CPU: compile it again
+            _log.info("recompiling %s: %s", cached.name, str(exc).splitlines()[0])
     component = wc.Component.from_file(engine, str(wasm))
-    _atomic_write(cached, component.serialize())
+    try:
+        _atomic_write(cached, component.serialize())
+    except OSError as exc:
+        _log.warning("the compiled guest is not cached (%s): every process compiles it again", exc)
     return component
 
 
@@ -116,6 +132,19 @@ def _file_key(path: Path) -> str:
     import wasmtime
 
     return _stat_key([path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")])
+
+
+def _cpu_key() -> str:
+    """The machine and its CPU's feature flags (what compiled code may use), as 8 hex digits."""
+    import platform
+
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:  # not Linux: wasmtime's own check on load still guards
+        pass
+    return f"{zlib.crc32((platform.machine() + flags).encode()):08x}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -66,7 +66,7 @@ class _Runtime:
         # costs a fault during the run (expensive under nested virtualisation).
         config.memory_init_cow = False
         self.engine = wasmtime.Engine(config)
-        self.component = self._load(wasm)
+        self.component = guest_build.compiled(self.engine, wasm, "guest")
         self.linker = wc.Linker(self.engine)
         self.linker.add_wasip2()
         # dispatch reaches whichever run is active on the calling thread's sandbox.
@@ -80,17 +80,6 @@ class _Runtime:
             if cls._instance is None:
                 cls._instance = cls(wasm or guest_build.guest_wasm())
             return cls._instance
-
-    def _load(self, wasm: Path) -> wc.Component:
-        cached = guest_build.cache_dir() / f"guest-{guest_build._file_key(wasm)}.cwasm"
-        if cached.exists():
-            try:
-                return wc.Component.deserialize_file(self.engine, str(cached))
-            except wasmtime.WasmtimeError:
-                cached.unlink(missing_ok=True)
-        component = wc.Component.from_file(self.engine, str(wasm))
-        guest_build._atomic_write(cached, component.serialize())
-        return component
 
 
 class _Guest:
