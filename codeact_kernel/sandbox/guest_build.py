@@ -84,7 +84,7 @@ def derive_wit() -> str:
     """WIT for the tools import and executor export, read from the packaged guest."""
     import wasmtime
 
-    engine = wasmtime.Engine()
+    engine = wasmtime.Engine(engine_config())
     component = _type_only_component(engine)
     imports = component.type.imports(engine)
     exports = component.type.exports(engine)
@@ -102,23 +102,45 @@ def _type_only_component(engine):  # type: ignore[no-untyped-def]
     return compiled(engine, packaged_guest_wasm(), "packaged")
 
 
-def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
-    """`wasm` compiled for `engine`, from the cache when a compatible copy is there.
+# What x86-64 CPUs have beyond x86-64-v3 (AVX2, FMA, BMI), which cranelift would otherwise
+# use wherever it finds them. CPython compiled to wasm gains nothing measurable from them.
+_BEYOND_X86_64_V3 = ("has_avx512f", "has_avx512vl", "has_avx512dq", "has_avx512bitalg", "has_avx512vbmi",
+                     "has_avx512vnni", "has_avx_vnni")
 
-    A cached copy is native code for one CPU: keyed on this CPU's features, and checked by
-    wasmtime when loaded, so a cache shared between machines (a network home, a VM that
-    sees its host's files) never runs code the CPU lacks. When the cache cannot be written
-    (read-only), the compiled module is used from memory and the reason logged.
+
+def engine_config():  # type: ignore[no-untyped-def]
+    """A wasmtime Config whose compiled code runs on any x86-64-v3 CPU, not just this one.
+
+    So a compiled guest can be cached where several machines read it: a shared home, or an
+    emulated VM that sees its host's files (CI's, whose CPU has AVX2 but not AVX-512).
+    """
+    import platform
+
+    import wasmtime
+
+    config = wasmtime.Config()
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        for flag in _BEYOND_X86_64_V3:
+            config.cranelift_flag_set(flag, "false")
+    return config
+
+
+def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
+    """`wasm` compiled for `engine` (made from `engine_config()`), from the cache if it is there.
+
+    wasmtime checks a cached copy before loading it; one it refuses (another wasmtime, or a
+    CPU without x86-64-v3) is compiled again. When the cache cannot be written (read-only),
+    the compiled guest is used from memory and the reason logged.
     """
     import wasmtime
     import wasmtime.component as wc
 
-    cached = cache_dir() / f"{name}-{_file_key(wasm)}-{_cpu_key()}.cwasm"
+    cached = cache_dir() / f"{name}-{_file_key(wasm)}.cwasm"
     if cached.exists():
         try:
             return wc.Component.deserialize_file(engine, str(cached))
-        except wasmtime.WasmtimeError as exc:  # another wasmtime or CPU: compile it again
-            _log.info("recompiling %s: %s", cached.name, str(exc).splitlines()[0])
+        except wasmtime.WasmtimeError as exc:
+            _log.info("recompiling %s: %s", cached.name, " ".join(str(exc).split()))
     component = wc.Component.from_file(engine, str(wasm))
     try:
         _atomic_write(cached, component.serialize())
@@ -132,19 +154,6 @@ def _file_key(path: Path) -> str:
     import wasmtime
 
     return _stat_key([path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")])
-
-
-def _cpu_key() -> str:
-    """The machine and its CPU's feature flags (what compiled code may use), as 8 hex digits."""
-    import platform
-
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:  # not Linux: wasmtime's own check on load still guards
-        pass
-    return f"{zlib.crc32((platform.machine() + flags).encode()):08x}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

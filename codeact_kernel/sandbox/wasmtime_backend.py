@@ -59,7 +59,7 @@ class _Runtime:
     _instance: _Runtime | None = None
 
     def __init__(self, wasm: Path) -> None:
-        config = wasmtime.Config()
+        config = guest_build.engine_config()
         config.epoch_interruption = True
         # Copy the guest's initial memory into each instance when it is made (off the timed
         # path) instead of mapping it copy-on-write, where every page a program first writes

@@ -64,7 +64,7 @@ def packaged_guest():
     import wasmtime
     import wasmtime.component as wc
 
-    engine = wasmtime.Engine()
+    engine = wasmtime.Engine(guest_build.engine_config())
     component = guest_build._type_only_component(engine)
     linker = wc.Linker(engine)
     linker.add_wasip2()
