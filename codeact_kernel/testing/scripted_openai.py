@@ -193,6 +193,12 @@ class ScriptedOpenAI:
         """Answer 401 to any request whose Authorization is not `Bearer key` (None: accept any)."""
         self._key = key
 
+    def reset(self) -> None:
+        """Forget the script and the requests received: for a server shared by several tests."""
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+
     def _push(self, item: _Item) -> None:
         with self._lock:
             self._queue.append(item)

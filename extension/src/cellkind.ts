@@ -26,9 +26,13 @@ export function cellKind(source: string): CellKind {
   return 'prompt';
 }
 
-/** The editor's MIME type for a kind: Markdown for prompts, IPython for the rest. */
+/**
+ * The editor's MIME type for a kind: Markdown for prompts, IPython for the rest. Both as
+ * JupyterLab's language registry names them (it knows no `text/markdown`: a cell of that type
+ * gets no highlighting at all).
+ */
 export function mimeTypeFor(kind: CellKind): string {
-  return kind === 'prompt' ? 'text/markdown' : 'text/x-ipython';
+  return kind === 'prompt' ? 'text/x-markdown' : 'text/x-ipython';
 }
 
 /** A prompt becomes Python (the marker added) and Python a prompt (the marker removed). */

@@ -5,11 +5,22 @@
  * again whenever the notebook resets it.
  */
 import { Cell, ICodeCellModel } from '@jupyterlab/cells';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { cellKind, mimeTypeFor } from './cellkind';
 
 const watched = new WeakSet<Cell>();
+
+/**
+ * Load both languages once, before any cell is switched. An editor loads the language of each
+ * MIME type it is given and applies whichever load finishes last: while Markdown's first load
+ * (the kernel's language, set by the notebook) is in flight, a cell switched to Python could
+ * end up highlighted as Markdown.
+ */
+export function loadCellLanguages(languages: IEditorLanguageRegistry): Promise<unknown> {
+  return Promise.all([languages.getLanguage(mimeTypeFor('prompt')), languages.getLanguage(mimeTypeFor('python'))]);
+}
 
 /** Keep every code cell of `panel` in its kind's mode while `active()` (a CodeAct kernel). */
 export function followCellKinds(panel: NotebookPanel, active: () => boolean): void {

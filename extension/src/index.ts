@@ -2,11 +2,12 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { IEditorServices } from '@jupyterlab/codeeditor';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { cardFactory } from './card';
-import { followCellKinds } from './cells';
+import { followCellKinds, loadCellLanguages } from './cells';
 import { addCardCommands, addCellCommands, CommandIDs } from './commands';
 import { CodeActPanel } from './panel';
 import { CodeActStatus } from './statusbar';
@@ -50,17 +51,20 @@ const cells: JupyterFrontEndPlugin<void> = {
   id: 'codeact-kernel:cells',
   description: 'Prompt cells in Markdown mode, %%python cells in Python mode, and the command between them.',
   autoStart: true,
-  requires: [INotebookTracker, ICodeActTracker],
+  requires: [INotebookTracker, ICodeActTracker, IEditorLanguageRegistry],
   optional: [ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     notebooks: INotebookTracker,
     codeact: CodeActTracker,
+    languages: IEditorLanguageRegistry,
     palette: ICommandPalette | null
   ) => {
     const follow = (panel: NotebookPanel) => followCellKinds(panel, () => codeact.isCodeAct(panel));
-    notebooks.forEach(follow);
-    notebooks.widgetAdded.connect((_, panel) => follow(panel));
+    void loadCellLanguages(languages).then(() => {
+      notebooks.forEach(follow);
+      notebooks.widgetAdded.connect((_, panel) => follow(panel));
+    });
     addCellCommands(app.commands, notebooks);
     palette?.addItem({ command: CommandIDs.toggleCellKind, category: 'CodeAct' });
   }

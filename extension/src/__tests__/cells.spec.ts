@@ -11,7 +11,7 @@ describe('cellKind', () => {
   });
 
   it('gives prompts Markdown and Python cells IPython', () => {
-    expect(mimeTypeFor('prompt')).toBe('text/markdown');
+    expect(mimeTypeFor('prompt')).toBe('text/x-markdown');
     expect(mimeTypeFor('python')).toBe('text/x-ipython');
   });
 
