@@ -362,8 +362,9 @@ def test_a_rejection_reason_reaches_the_models_next_request(page, lab, openai_se
     cell = _run(notebook, 1)
     card = _card(cell, lab)
     expect(card).to_be_focused(timeout=10_000)
-    page.keyboard.press("r")  # codeact:reject: the reason box, focused
     reason = card.locator(".jp-CodeActCard-reasonInput")
+    expect(reason).to_be_hidden()  # until asked for
+    page.keyboard.press("r")  # codeact:reject: the reason box, focused
     expect(reason).to_be_focused()
     page.keyboard.type("no network lookups today")
     page.keyboard.press("Enter")

@@ -124,7 +124,7 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
 
   private _waitingText(): string {
     if (this.pending) {
-      return 'Nothing runs until you decide.';
+      return 'Nothing runs until you decide · Ctrl/Cmd-Enter approves, E edits, R rejects.';
     }
     const model = this._connected();
     return model?.connected ? 'Waiting for the kernel…' : 'Not decided: the kernel that asked is no longer connected.';

@@ -72,7 +72,7 @@ export class CodeActPanel extends Widget {
     row(table, 'model', modelName);
     row(table, 'server', text(s.base_url));
     row(table, 'approval', policy, s.approval_max ? text(` (at most ${s.approval_max})`) : null);
-    row(table, 'sandbox', text(`${s.sandbox}: ${s.sandbox_reason}`));
+    row(table, 'sandbox', text(s.sandbox), element('div', 'jp-CodeActPanel-why', s.sandbox_reason));
     row(table, 'limits', text(limits));
     row(table, 'mounts', text(s.mounts.join('; ') || 'none'));
     row(table, 'network', text(s.domains.join(', ') || 'none'));
