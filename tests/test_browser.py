@@ -449,3 +449,32 @@ def test_notebook_7_shows_the_card_and_approves_by_keyboard(page, lab, openai_se
     _expect_output(cell, "Seattle 12.5", lab)
     expect(card.locator(".jp-CodeActCard-record")).to_contain_text("Approved · by you", timeout=10_000)
     _finished(cell, 2)
+
+
+# -- last: it leaves the server's settings dark ------------------------------------------------
+
+def _luminance(locator) -> float:  # noqa: ANN001
+    """The relative luminance (0 black, 1 white) of an element's own background colour."""
+    rgb = locator.evaluate("e => getComputedStyle(e).backgroundColor.match(/[\\d.]+/g).slice(0, 3).map(Number)")
+    return sum(weight * value / 255 for weight, value in zip((0.2126, 0.7152, 0.0722), rgb))
+
+
+def test_the_card_follows_the_dark_theme(page, lab, openai_server):
+    from playwright.sync_api import expect
+
+    openai_server.enqueue(REPLY)
+    notebook = _open(page, lab, _notebook(lab.root / "dark.ipynb", TOOL_CELL, PROMPT))
+    _run(notebook, 0)
+    cell = _run(notebook, 1)
+    card = _card(cell, lab)
+    assert _luminance(card) > 0.5 and _luminance(card.locator(".jp-CodeActCard-editor")) > 0.5
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()  # Settings > Theme > Dark
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=30_000)
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.jp-CodeActCard')).backgroundColor"
+                           " !== 'rgb(255, 255, 255)'", timeout=30_000)
+    assert _luminance(card) < 0.3
+    assert _luminance(card.locator(".jp-CodeActCard-editor")) < 0.3
+    card.get_by_role("button", name="Approve", exact=True).click()
+    _expect_output(cell, "Seattle 12.5", lab)
