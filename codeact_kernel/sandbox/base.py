@@ -7,6 +7,8 @@ exception: the host raises only when the sandbox itself cannot work (`SandboxErr
 The JSON contract of `call_tool` (the same on every backend):
 - the guest sends the tool name and a JSON object; keyword arguments are its keys, and
   positional arguments, if any, travel as a list under the reserved key ``"__args__"``;
+  the line of the program that called travels under ``"__line__"`` (for a person asked
+  about the call: information, like the static scan, never a guard);
 - the host answers with the JSON of the tool's return value, or an error message that the
   guest raises as `ToolError` (a `RuntimeError`) naming the tool;
 - values JSON cannot carry: in arguments, tuples become lists and anything else (sets,
@@ -22,10 +24,12 @@ import dataclasses
 import json
 import re
 import pathlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 import orjson
@@ -36,6 +40,7 @@ OutputCallback = Callable[[str, str], None]
 ToolFunction = Callable[..., Any]
 
 ARGS_KEY = "__args__"
+LINE_KEY = "__line__"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class RunResult:
     value: Any = None
     has_value: bool = False
     notices: list[str] = field(default_factory=list)
+    held: float = 0.0
+    """Seconds of `duration` the run waited for a person (calls asked about; see `Calling.hold`)."""
 
     @property
     def ok(self) -> bool:
@@ -216,6 +223,34 @@ def _as_json(value: Any) -> Any:
         return value  # json.dumps says why, with the contract's message
 
 
+class Calling:
+    """The `call_tool` this thread is serving, as a tool sees it (`calling()`): where in the
+    program it was made, and `hold()` for time a person spends deciding, which does not
+    count against the run's timeout."""
+
+    def __init__(self, dispatcher: ToolDispatcher, line: int | None) -> None:
+        self._dispatcher = dispatcher
+        self.line = line
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        dispatcher = self._dispatcher
+        dispatcher.holding_since = monotonic()
+        try:
+            yield
+        finally:
+            dispatcher.held += monotonic() - dispatcher.holding_since
+            dispatcher.holding_since = None
+
+
+_serving = threading.local()
+
+
+def calling() -> Calling | None:
+    """The call in progress on this thread, if a tool is being called from a program."""
+    return getattr(_serving, "call", None)
+
+
 class ToolDispatcher:
     """Host side of `call_tool`: decode, call, record, encode, enforce the call cap.
 
@@ -226,6 +261,14 @@ class ToolDispatcher:
         self._tools = tools
         self._max_calls = max_calls
         self.calls: list[ToolCall] = []
+        self.held = 0.0
+        """Seconds tools held the run waiting for a person (see `Calling.hold`)."""
+        self.holding_since: float | None = None
+
+    def held_at(self, now: float) -> float:
+        """Seconds held so far, a hold in progress included: what a deadline moves by."""
+        since = self.holding_since
+        return self.held + (now - since if since is not None else 0.0)
 
     def call(self, name: str, args_json: str) -> tuple[bool, str | bytes]:
         """Return (ok, payload): the result's JSON (UTF-8), or an error message for the program."""
@@ -241,10 +284,15 @@ class ToolDispatcher:
             if type(kwargs) is not dict:
                 raise TypeError("tool arguments must be a JSON object")
             args = kwargs.pop(ARGS_KEY, ())
+            line = kwargs.pop(LINE_KEY, None)
             if fn is None:
                 available = ", ".join(sorted(self._tools)) or "none"
                 raise LookupError(f"unknown tool {name!r}; available tools: {available}")
-            payload = encode_result(fn(*args, **kwargs))
+            _serving.call = Calling(self, line if type(line) is int else None)
+            try:
+                payload = encode_result(fn(*args, **kwargs))
+            finally:
+                _serving.call = None
         except Exception as exc:  # the program sees the tool's failure, the host carries on
             message = f"{type(exc).__name__}: {exc}"
             calls.append(ToolCall(name, list(args), kwargs, perf_counter() - start, False, message))

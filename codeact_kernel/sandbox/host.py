@@ -88,6 +88,7 @@ class RunState:
             tool_calls=self.dispatcher.calls,
             value=self.value,
             has_value=self.has_value,
+            held=self.dispatcher.held,
         )
 
 

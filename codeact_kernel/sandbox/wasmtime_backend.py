@@ -232,6 +232,7 @@ class WasmtimeSandbox(Sandbox):
         self._stop_reason: str | None = None
         self._preparer = _Preparer(self._runtime, lambda: self._stop_reason is not None)
         self._current: _Guest | None = None
+        self._state: RunState | None = None
         self._limits: Limits | None = None
         self._running = False
         self._deadline = 0.0
@@ -258,7 +259,10 @@ class WasmtimeSandbox(Sandbox):
             interval = _WATCH_IDLE
             if self._running:
                 now = time.monotonic()
-                if now >= self._deadline:
+                state = self._state
+                # Time a tool spent waiting for a person (a call asked about) does not count.
+                deadline = self._deadline + (state.dispatcher.held_at(now) if state is not None else 0.0)
+                if now >= deadline:
                     self._stop("timeout")
                 guest, limits = self._current, self._limits
                 if guest is not None and guest.output_dir is not None and limits is not None:
@@ -266,7 +270,7 @@ class WasmtimeSandbox(Sandbox):
                         self._stop("output-files")
                 interval = _WATCH_RUNNING
                 if self._stop_reason is None:  # else it waits for the run to end (a tool may be busy)
-                    interval = min(interval, max(self._deadline - now, 0.001))
+                    interval = min(interval, max(deadline - now, 0.001))
             with self._watch:
                 if not self._closed:
                     self._watch.wait(interval)
@@ -293,6 +297,7 @@ class WasmtimeSandbox(Sandbox):
         state = self._make_state(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
+        self._state = state
         self._stop_reason = None
         guest.store.set_epoch_deadline(1)
         start = time.perf_counter()
@@ -312,6 +317,7 @@ class WasmtimeSandbox(Sandbox):
             self._runtime.route.leave(token)
             duration = time.perf_counter() - start
             self._current = None
+            self._state = None
         result = state.result(duration)
         if trap is not None:
             result.error = self._trap_error(trap, limits)

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from ..errors import SandboxError
-from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
+from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
 from .host import RunState
 
 # Kernel to child
@@ -284,8 +284,10 @@ class WorkerSandbox(Sandbox):
         try:
             backstop = dataclasses.replace(limits, timeout=limits.timeout + _BACKSTOP)
             link.send(_RUN, pickle.dumps((program, backstop, grants)))
+            dispatcher = state.dispatcher
             while True:
-                frame = link.recv(deadline)
+                # Time a tool spent waiting for a person (a call asked about) does not count.
+                frame = link.recv(deadline + dispatcher.held)
                 if frame is None:
                     with self._state_lock:
                         self._stop_reason = self._stop_reason or "timeout"
@@ -351,7 +353,10 @@ class _Forwarder(RunState):
     def dispatch(self, name: str, payload: str) -> tuple[bool, str | bytes]:
         raw = name.encode("utf-8", "surrogatepass")
         self._link.send(_DISPATCH, _NAME_LENGTH.pack(len(raw)) + raw + payload.encode("utf-8", "surrogatepass"))
-        frame = self._link.recv()
+        # While the kernel serves the request (a tool; a person deciding about it) this
+        # process's deadline, only a backstop to the kernel's, stands still.
+        with Calling(self.dispatcher, None).hold():
+            frame = self._link.recv()
         assert frame is not None and frame[0] == _ANSWER
         body = frame[1]
         if body[:1] == b"\x01":

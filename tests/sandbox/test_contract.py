@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from codeact_kernel.sandbox.base import Grants, Limits
+from codeact_kernel.sandbox.base import Grants, Limits, calling
+from tests.conftest import SLOWDOWN
 
 def test_program_output_and_tool_calls(sandbox, tools):
     seen = []
@@ -203,6 +204,36 @@ def test_infinite_loop_is_stopped_at_the_deadline(sandbox, tools, assert_healthy
     elapsed = time.monotonic() - start
     assert result.error.type == "TimeoutError"
     assert elapsed < 0.5 + 1.0
+    assert_healthy()
+
+
+def test_a_tool_knows_the_line_that_called_it(sandbox, tools):
+    """What a person asked about a call is shown: where in the program it was made."""
+    lines = []
+    tools["where"] = lambda: lines.append(calling().line)
+    program = "def helper():\n    call_tool('where')\n\ncall_tool('where')\nhelper()\nfor _ in range(2):\n    call_tool('where')"
+    result = sandbox.run(program, tools)
+    assert result.ok, result.error
+    assert lines == [4, 2, 7, 7]
+    assert sandbox.run("call_tool('where', __line__=1)", tools).error.type == "TypeError"  # reserved
+
+
+def test_time_a_person_holds_a_call_does_not_count_against_the_timeout(sandbox, tools, assert_healthy):
+    def ask_a_person() -> str:
+        with calling().hold():
+            time.sleep(2.5)  # a person deciding, for longer than the timeout and its backstop
+        return "allowed"
+
+    tools["ask"] = ask_a_person
+    result = sandbox.run("print('before')\nprint(call_tool('ask'))\nx = 0\nfor i in range(10_000):\n    x += i\n"
+                         "print('after', x)", tools, limits=Limits(timeout=1.0 * SLOWDOWN))
+    assert result.ok, result.error
+    assert result.stdout == "before\nallowed\nafter 49995000\n"
+    assert result.held >= 2.5 and result.duration >= result.held
+    # The program's own time still counts: a loop after a hold is stopped at the deadline.
+    result = sandbox.run("call_tool('ask')\nwhile True:\n    pass", tools, limits=Limits(timeout=1.0))
+    assert result.error.type == "TimeoutError"
+    assert result.duration < result.held + 1.0 + 1.5
     assert_healthy()
 
 

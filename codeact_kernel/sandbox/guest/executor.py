@@ -111,6 +111,8 @@ _makedirs_past_mounts.__wrapped__ = _makedirs
 os.makedirs = _makedirs_past_mounts
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"
+_LINE_KEY = "__line__"
+_getframe = sys._getframe
 _CHUNK = 8192
 _FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
 # CPython on wasm overflows the wasm stack near 1,000 Python frames (Hyperlight's packaged
@@ -175,6 +177,8 @@ def call_tool(name, /, *args, **kwargs):
     """
     if not isinstance(name, str):
         raise TypeError("call_tool() needs the tool name as its first argument, a string")
+    if _LINE_KEY in kwargs:
+        raise TypeError(f"{_LINE_KEY!r} is reserved")
     for key, value in kwargs.items():
         if type(value) not in _PLAIN:
             _faithful(value, f"call_tool({name!r}) argument {key}")
@@ -185,6 +189,11 @@ def call_tool(name, /, *args, **kwargs):
             if type(value) not in _PLAIN:
                 _faithful(value, f"call_tool({name!r}) argument {index + 1}")
         kwargs[_ARGS_KEY] = args
+    frame = _getframe(1)  # the line of the program that called, for a person asked about it
+    while frame is not None and frame.f_code.co_filename != _PROGRAM:
+        frame = frame.f_back
+    if frame is not None:
+        kwargs[_LINE_KEY] = frame.f_lineno
     try:
         payload = _join(_encode(kwargs, 0))
     except (TypeError, ValueError) as exc:
