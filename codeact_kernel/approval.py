@@ -291,14 +291,14 @@ class ApprovalWidget:
 
     def close(self) -> None:
         """Close every control and its layout and style, so no comm outlives the decision."""
-        _close_tree(self.view)
+        close_tree(self.view)
 
 
-def _close_tree(widget) -> None:  # type: ignore[no-untyped-def]
+def close_tree(widget) -> None:  # type: ignore[no-untyped-def]
     from ipywidgets import Widget
 
     for child in getattr(widget, "children", ()):
-        _close_tree(child)
+        close_tree(child)
     for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
         if isinstance(part, Widget):
             part.close()

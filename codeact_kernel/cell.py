@@ -2,7 +2,8 @@
 
 cell -> messages -> model (streamed) -> program -> approval -> sandbox (streamed) -> output,
 repaired up to `max_repairs` times when the program fails, and each attempt remembered for
-the next cell and appended to the transcript. The kernel (kernel.py) routes cells here and
+the next cell and appended to the transcript. While a program runs, a call to a tool marked
+approval="each-call" comes back here to be decided (calls.py). The kernel (kernel.py) routes cells here and
 owns what outlives a cell; this module owns what happens inside one.
 """
 
@@ -14,7 +15,7 @@ import dataclasses
 import functools
 import html
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from IPython.display import HTML, Image, display
 from IPython.display import Markdown as _RichMarkdown
 
-from . import __version__, approval, comm, history
+from . import __version__, approval, calls, comm, history
 from .errors import ModelError
 from .model import Reply, Turn, build_messages, codeact_instructions, complete, extract_program
 from .sandbox.base import RunResult
@@ -109,11 +110,11 @@ class PromptCell:
                 self._remember(request, conversation, reply,
                                approval.Decision("rejected", reply.program or "", unapproved.evalue), None)
                 raise
-            result = await self._run(decision) if decision is not None and decision.runs else None
-            self._remember(request, conversation, reply, decision, result)
+            result, asked = await self._run(decision) if decision is not None and decision.runs else (None, [])
+            self._remember(request, conversation, reply, decision, result, asked)
             if result is None:
                 break
-            totals["sandbox"] += result.duration
+            totals["sandbox"] += result.duration - result.held
             totals["calls"] += len(result.tool_calls)
             totals["attempts"] += 1
             if result.has_value:
@@ -123,6 +124,8 @@ class PromptCell:
                 failure = None
                 break
             failure = Failure(result.error.type, result.error.message, str(result.error).splitlines())
+            if any(not a.decision.allows for a in asked):
+                break  # a person said no to a call: the model hears why next turn, rather than retrying now
             if attempt < config.max_repairs:
                 display(Markdown(f"**The program failed**\n\n```\n{_tail(str(result.error))}\n```\n\n"
                                  f"_asking the model for a fix (repair {attempt + 1} of {config.max_repairs})._"))
@@ -132,8 +135,8 @@ class PromptCell:
         if failure is not None:
             raise failure
 
-    def _remember(self, request: str, conversation: str, reply: Reply,
-                  decision: approval.Decision | None, result: RunResult | None) -> None:
+    def _remember(self, request: str, conversation: str, reply: Reply, decision: approval.Decision | None,
+                  result: RunResult | None, asked: Sequence[calls.Asked] = ()) -> None:
         """Add the turn to the conversation, append it to the transcript, tell the panel."""
         session = self.session
         error = str(result.error) if result is not None and result.error else None
@@ -146,7 +149,7 @@ class PromptCell:
             kind = "auto" if decision.kind in ("recorded", "recorded-unasked", "allowed") else decision.kind  # ran, unasked
             reason = decision.reason
         program = decision.program if decision is not None and decision.runs else reply.program
-        session.history.append(Turn(request, reply.text, program, output, error, kind, reason))
+        session.history.append(Turn(request, reply.text, program, output, error, kind, reason, calls.denials(asked)))
         choice = session.current_sandbox()
         decided = ("rejected-by-policy" if reply.program and decision is None else
                    decision.kind if decision is not None else "no-code")
@@ -164,8 +167,11 @@ class PromptCell:
             "output": {"stdout": _clip(result.stdout) if result else "", "stderr": _clip(result.stderr) if result else "",
                        "error": error, "files": sorted(result.output_files) if result else [],
                        "tool_calls": len(result.tool_calls) if result else 0},
+            "calls": [a.record() for a in asked],
             "tokens": {"in": reply.tokens_in, "out": reply.tokens_out},
-            "seconds": {"model": round(reply.elapsed, 4), "sandbox": round(result.duration, 4) if result else 0.0},
+            "seconds": {"model": round(reply.elapsed, 4),
+                        "sandbox": round(result.duration - result.held, 4) if result else 0.0,
+                        "waiting_for_you": round(result.held, 4) if result else 0.0},
             "sandbox": choice.sandbox.name if choice is not None and result is not None else None,
             "kernel": __version__,
         }
@@ -174,7 +180,10 @@ class PromptCell:
             by=(decision.via or "policy") if decision is not None else "policy", sha256=ran_sha256,
             tool_calls=record["output"]["tool_calls"], tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
             seconds_model=record["seconds"]["model"], seconds_sandbox=record["seconds"]["sandbox"],
-            error=error.strip().splitlines()[-1] if error else None))
+            error=error.strip().splitlines()[-1] if error else None,
+            calls=[comm.CallInfo(tool=a.request.tool, call=a.request.describe(), line=a.request.line,
+                                 decision=a.decision.action, label=a.decision.label(), reason=a.decision.reason)
+                   for a in asked]))
         self.extension.publish()
         try:
             Transcript(session.transcript_path()).append(record)
@@ -288,7 +297,7 @@ class PromptCell:
             tools=[comm.CardTool(name=name, always=name in always_ask) for name in found.tools],
             dynamic=found.dynamic, offer=list(offer), decision=None)
         waiting = f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```\n\n_awaiting approval_"
-        handle = display(_card_bundle(card, waiting), raw=True, display_id=True)
+        handle = display(_bundle(comm.APPROVAL_MIME, card, waiting), raw=True, display_id=True)
         choice = await self.extension.ask(card["request"])
         decision = dataclasses.replace(
             approval.decided(choice["action"], program, choice["program"] or program, choice["reason"], offer),
@@ -299,7 +308,7 @@ class PromptCell:
         record = f"**Program** · calls {found.describe()}\n\n```python\n{program.rstrip()}\n```\n\n{decision.record()}"
         if decision.kind == "edited":
             record += f"\n\n**Edited program** (what runs)\n\n```python\n{decision.program.rstrip()}\n```"
-        handle.update(_card_bundle(card, record), raw=True)
+        handle.update(_bundle(comm.APPROVAL_MIME, card, record), raw=True)
         return decision
 
     async def _ask_widget(self, program: str, found: approval.Scan, offer: tuple[str, ...]) -> approval.Decision:
@@ -335,7 +344,8 @@ class PromptCell:
         return dataclasses.replace(decision, via="stdin")
 
     # -- the sandbox -------------------------------------------------------------------------
-    async def _run(self, decision: approval.Decision) -> RunResult:
+    async def _run(self, decision: approval.Decision) -> tuple[RunResult, list[calls.Asked]]:
+        """The program's run, and the calls it asked about (answered here while it waits)."""
         session = self.session
         loop = asyncio.get_running_loop()
         self.extension.set_phase("running")
@@ -353,26 +363,83 @@ class PromptCell:
             loop.call_soon_threadsafe(self.io.stream, stream, text)
 
         config = session.config
-        # The approval guard sits in the tools themselves, so it holds on every backend and
-        # however the program reaches call_tool.
-        tools = approval.guard(session.registry.callables(loop), decision, session.registry.always_ask())
+        recorded = session.recorded_calls(decision.sha256) if config.approval == "recorded" else {}
+        gate = calls.Gate(loop, recorded)
+        # Both guards sit in the tools themselves, where each call arrives on the host, so they
+        # hold on every backend and however the program reaches call_tool.
+        tools = gate.wrap(session.registry.callables(loop), session.registry.each_call())
+        tools = approval.guard(tools, decision, session.registry.always_ask())
         run = functools.partial(choice.sandbox.run, decision.program, tools,
                                 limits=config.limits(), grants=config.grants(), on_output=on_output)
         future = loop.run_in_executor(None, run)
         self._cancel = choice.sandbox.cancel
         try:
-            result = await asyncio.shield(future)
+            while not future.done():
+                question = asyncio.ensure_future(gate.questions())
+                try:
+                    await asyncio.wait({future, question}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    question.cancel()
+                if question.done() and not question.cancelled():
+                    call, answer = question.result()
+                    await asyncio.sleep(0)  # output the program printed before the call comes first
+                    answer.set_result(await self._decide_call(call))
+                    self.extension.set_phase("running")
+            result = future.result()
         except asyncio.CancelledError:
+            gate.close(calls.Decision("deny", "interrupt"))
             choice.sandbox.cancel()
             await asyncio.wait([future], timeout=5)  # the sandbox stops within milliseconds
             raise
         finally:
             self._cancel = None
         await asyncio.sleep(0)  # let queued output reach IOPub before what follows
+        for asked in gate.asked:  # decided without asking anyone now: said, so the notebook shows it
+            if asked.decision.by == "recorded":
+                display(Markdown(asked.markdown()))
         self._show_files(result)
         for notice in result.notices:
             self.io.stream("stderr", notice + "\n")
-        return result
+        return result, gate.asked
+
+    async def _decide_call(self, request: calls.Request) -> calls.Decision:
+        """A call waiting in the running program, decided by whoever can here; then its record."""
+        if self.approver == "extension":
+            return await self._call_card(request)
+        if self.approver == "widgets":
+            widget = calls.CallWidget(request, asyncio.get_running_loop())
+            handle = display(widget.view, display_id=True)
+            self.extension.set_phase("awaiting-call")
+            try:
+                decision = await widget.decide()
+            finally:
+                widget.close()
+            handle.update(Markdown(calls.Asked(request, decision).markdown()))
+            return decision
+        if self.approver == "stdin":
+            self.extension.set_phase("awaiting-call")
+            action, reason = calls.from_answer(await self.io.ask(calls.ask_line(request)))
+            decision = calls.Decision(action, "person", reason, via="stdin")
+        else:
+            decision = calls.Decision("deny", "nobody")
+        display(Markdown(calls.Asked(request, decision).markdown()))
+        return decision
+
+    async def _call_card(self, request: calls.Request) -> calls.Decision:
+        """The extension's card for a call: display data in this cell, decided over its comm."""
+        card = comm.CallCard(version=comm.VERSION, request=request.id, tool=request.tool, call=request.describe(),
+                             arguments=request.pretty(), line=request.line, decision=None)
+        waiting = (f"**The program wants to call** `{request.describe()}` at {request.where()}\n\n"
+                   f"```json\n{request.pretty()}\n```\n\n_awaiting your decision_")
+        handle = display(_bundle(comm.CALL_MIME, card, waiting), raw=True, display_id=True)
+        choice = await self.extension.ask(request.id, "awaiting-call")
+        action: calls.Action = choice["action"] if choice["action"] in ("allow", "allow-run") else "deny"
+        decision = calls.Decision(action, "person", choice["reason"].strip() or None if action == "deny" else None,
+                                  via="extension")
+        card["decision"] = comm.CallCardDecision(action=action, label=decision.label(), by="you",
+                                                 at=decision.at.isoformat(), reason=decision.reason)
+        handle.update(_bundle(comm.CALL_MIME, card, calls.Asked(request, decision).markdown()), raw=True)
+        return decision
 
     def _show_files(self, result: RunResult) -> None:
         if not result.output_files:
@@ -411,9 +478,9 @@ class PromptCell:
         display(Markdown("<sub>" + " · ".join(parts) + "</sub>"))
 
 
-def _card_bundle(card: comm.ApprovalCard, markdown: str) -> dict[str, Any]:
-    """The card for the extension, and the same content as Markdown for every other view."""
-    return {comm.APPROVAL_MIME: card, "text/markdown": markdown, "text/plain": markdown}
+def _bundle(mime: str, card: Any, markdown: str) -> dict[str, Any]:
+    """A card for the extension, and the same content as Markdown for every other view."""
+    return {mime: card, "text/markdown": markdown, "text/plain": markdown}
 
 
 def _clip(text: str, limit: int = 4000) -> str:

@@ -7,7 +7,10 @@ An approval request itself is display data of type `APPROVAL_MIME` in the cell's
 card lives in the cell, is saved with the notebook, and beside it a `text/markdown` copy shows in
 every other frontend. Every message has a `kind` and an `id`; the comm's opening message carries
 the protocol version, and a frontend of another major version is told so and not used (the
-kernel then falls back to ipywidgets).
+kernel then falls back to ipywidgets). A call waiting inside a running program (a tool marked
+approval="each-call", calls.py) is display data of type `CALL_MIME`, decided the same way.
+
+Version 2 added the call card, its actions and the runs' asked calls.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ if TYPE_CHECKING:
     from .session import Session
 
 TARGET = "codeact"
-VERSION = 1
+VERSION = 2
 APPROVAL_MIME = "application/vnd.codeact.approval+json"
+CALL_MIME = "application/vnd.codeact.call+json"
 
-Phase = Literal["idle", "asking-model", "awaiting-approval", "running", "repairing"]
-Action = Literal["approve", "approve-allow", "reject"]
+Phase = Literal["idle", "asking-model", "awaiting-approval", "running", "awaiting-call", "repairing"]
+Action = Literal["approve", "approve-allow", "reject", "allow", "allow-run", "deny"]
+"""On a program's card: approve, approve-allow, reject. On a call's card: allow, allow-run, deny."""
+ACTIONS = ("approve", "approve-allow", "reject", "allow", "allow-run", "deny")
 
 
 # -- frontend to kernel ---------------------------------------------------------------------
@@ -38,8 +44,9 @@ class Hello(TypedDict):
 
 
 class Decide(TypedDict):
-    """A person's decision on the card of approval request `request`. `program` is the text to
-    run (the model's, or the person's edit); `reason` goes to the model when rejecting."""
+    """A person's decision on the card of request `request`. `program` is the text to run (the
+    model's, or the person's edit; empty for a call); `reason` goes to the model when
+    rejecting or denying."""
 
     kind: Literal["decide"]
     id: str
@@ -88,6 +95,19 @@ class Settings(TypedDict):
     domains: list[str]
 
 
+class CallInfo(TypedDict):
+    """A call that asked a person while the run went on."""
+
+    tool: str
+    call: str
+    """The call as one line, long values collapsed."""
+    line: int | None
+    decision: str
+    """allow, allow-run or deny."""
+    label: str
+    reason: str | None
+
+
 class RunInfo(TypedDict):
     prompt: str
     cell_id: str | None
@@ -100,6 +120,7 @@ class RunInfo(TypedDict):
     seconds_model: float
     seconds_sandbox: float
     error: str | None
+    calls: list[CallInfo]
 
 
 class State(TypedDict):
@@ -154,6 +175,28 @@ class ApprovalCard(TypedDict):
     decision: CardDecision | None
 
 
+class CallCardDecision(TypedDict):
+    action: str
+    label: str
+    by: str
+    at: str
+    reason: str | None
+
+
+class CallCard(TypedDict):
+    """A call waiting inside a running program, with its arguments; `decision` once decided."""
+
+    version: int
+    request: str
+    tool: str
+    call: str
+    """The call as one line, long values collapsed."""
+    arguments: str
+    """Pretty-printed JSON, long values collapsed."""
+    line: int | None
+    decision: CallCardDecision | None
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -194,12 +237,12 @@ class Extension:
         self.phase = phase
         self.publish()
 
-    async def ask(self, request: str) -> Decide:
+    async def ask(self, request: str, phase: Phase = "awaiting-approval") -> Decide:
         """Wait for the decision on the card already displayed for `request`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Decide] = loop.create_future()
         self._pending = (request, loop, future)
-        self.set_phase("awaiting-approval")
+        self.set_phase(phase)
         try:
             return await future
         finally:
@@ -236,7 +279,7 @@ class Extension:
     def _decided(self, data: dict) -> None:
         if self._pending is None or data.get("request") != self._pending[0]:
             return  # a stale card (an earlier cell, another tab that already decided): ignored
-        if data.get("action") not in ("approve", "approve-allow", "reject"):
+        if data.get("action") not in ACTIONS:
             return
         decide = Decide(kind="decide", id=str(data.get("id", "")), request=str(data["request"]),
                         action=data["action"], program=str(data.get("program", "")),

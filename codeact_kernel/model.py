@@ -110,6 +110,8 @@ class Turn:
     error: str | None
     decision: str  # approved | edited | rejected | auto | no-code
     reason: str | None = None  # why the user rejected the program, if they said
+    denied: tuple[str, ...] = ()
+    """Calls the user denied while it ran (tools marked approval='each-call'), each with why."""
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -551,6 +553,8 @@ def _outcome(turn: Turn, limit: int) -> str | None:
     told += f" printed:\n```text\n{output}\n```" if output.strip() else " printed nothing."
     if turn.error:
         told += f"\nIt failed with:\n```text\n{_truncate(turn.error, limit)}\n```"
+    if turn.denied:
+        told += "\nThe user denied these tool calls while it ran:\n" + "\n".join(f"- {d}" for d in turn.denied)
     return told
 
 

@@ -14,7 +14,7 @@ from .local_model import LocalServer, parse_local
 from .model import ModelConfig, Turn
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
-from .transcript import Approver, Replay, approved_programs, default_path
+from .transcript import Approver, Replay, approved_programs, default_path, recorded_calls
 
 
 @dataclass
@@ -44,11 +44,18 @@ class Session:
     def recorded_approvals(self) -> dict[str, Approver]:
         """SHA-256 of programs that ran before, with who let them run: in this session's
         transcript and the replayed one."""
+        return approved_programs(self._recordings())
+
+    def recorded_calls(self, program_sha256: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """A person's earlier decisions on the calls this program asked about (see calls.py)."""
+        return recorded_calls(self._recordings(), program_sha256)
+
+    def _recordings(self) -> list[Path]:
         paths = [self.transcript_path()]
         replay = self.config.replay_path()
         if replay is not None:
             paths.append(replay)
-        return approved_programs(paths)
+        return paths
 
     def sandbox(self) -> Choice:
         """The sandbox for the configured backend, created (and probed) on first use."""

@@ -2,7 +2,9 @@
 
 `@tool` reads the signature and docstring, so the model sees the same description a
 person reading the code would. Registering a name again replaces the tool; a tool marked
-`approval="always"` makes a program that may call it ask, even under the `auto` policy.
+`approval="always"` makes a program that may call it ask, even under the `auto` policy; one
+marked `approval="each-call"` asks a person at every call, with its arguments, while the
+program waits (calls.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ if TYPE_CHECKING:  # asyncio costs tens of milliseconds to import; only async to
     import asyncio
 
 F = TypeVar("F", bound=Callable[..., Any])
-Approval = Literal["policy", "always"]
+Approval = Literal["policy", "always", "each-call"]
+APPROVALS = ("policy", "always", "each-call")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ class Tool:
     def describe(self) -> str:
         """One compact line for the prompt: `name(args) -> result  # description`."""
         text = f"{self.name}{self.signature}"
-        return f"{text}  # {self.description}" if self.description else text
+        text = f"{text}  # {self.description}" if self.description else text
+        if self.approval == "each-call":  # so the model expects, and handles, a refusal
+            text += " [the user approves each call; a denied call raises ToolError with their reason]"
+        return text
 
 
 def _signature(fn: Callable[..., Any]) -> str:
@@ -84,8 +90,9 @@ class Registry:
         if not tool_name.isidentifier() or keyword.iskeyword(tool_name):
             raise ToolDefinitionError(
                 f"tool name {tool_name!r} must be a Python identifier: pass @tool(name='...')")
-        if approval not in ("policy", "always"):
-            raise ToolDefinitionError("approval must be 'policy' or 'always'")
+        if approval not in APPROVALS:
+            raise ToolDefinitionError(f"approval must be one of {', '.join(map(repr, APPROVALS))}, "
+                                      f"not {approval!r}")
         if "__args__" in _parameters(fn):
             raise ToolDefinitionError(f"tool {tool_name!r}: the parameter name '__args__' is call_tool's own "
                                       "(it carries positional arguments): rename it")
@@ -125,6 +132,10 @@ class Registry:
 
     def always_ask(self) -> set[str]:
         return {t.name for t in self if t.approval == "always"}
+
+    def each_call(self) -> set[str]:
+        """Tools whose every call a person decides on, while the program waits."""
+        return {t.name for t in self if t.approval == "each-call"}
 
     def callables(self, loop: asyncio.AbstractEventLoop | None = None) -> dict[str, Callable[..., Any]]:
         """Plain callables for the sandbox, which calls tools from its worker thread.
@@ -166,7 +177,11 @@ def tool(*, name: str | None = None, description: str | None = None,
 
 def tool(fn: Any = None, /, *, name: str | None = None, description: str | None = None,
          approval: Approval = "policy") -> Any:
-    """Register a function as a tool: `@tool`, or `@tool(name=..., description=..., approval="always")`.
+    """Register a function as a tool: `@tool`, or `@tool(name=..., description=..., approval=...)`.
+
+    approval: "policy" (the default: the session's policy decides about programs that call
+    it), "always" (a program that may call it needs a person's approval, even under `auto`),
+    or "each-call" (every call waits for a person, who sees its arguments).
 
     The function itself is returned unchanged, so the notebook can still call it directly.
     """

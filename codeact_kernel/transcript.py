@@ -48,6 +48,8 @@ def conversation_hash(history: Iterable[Turn]) -> str:
         fields = asdict(turn)
         if fields["decision"] in RAN and fields["decision"] != "edited":
             fields["decision"] = "ran"
+        if not fields["denied"]:  # as before calls could be denied: older recordings still match
+            del fields["denied"]
         turns.append(fields)
     canonical = json.dumps(turns, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -118,6 +120,23 @@ def approved_programs(paths: Iterable[Path]) -> dict[str, Approver]:
                 found[sha] = "person"
             elif sha and decision in ("auto", "allowed", "recorded-unasked"):
                 found.setdefault(sha, "policy")
+    return found
+
+
+def recorded_calls(paths: Iterable[Path], program_sha256: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """A person's decisions on calls asked about in this program (approval='each-call'), by
+    (tool, arguments' SHA-256): "allow" or "deny", with the reason. Allowed for the rest of a
+    run counts as allowed for each call it let through. Denials nobody made (headless, an
+    interrupt) are not decisions, and are asked again."""
+    found: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for path in paths:
+        for r in read(path):
+            if r.get("ran_sha256") != program_sha256:
+                continue
+            for call in r.get("calls") or ():
+                if call.get("by") in ("person", "recorded", "run"):
+                    action = "deny" if call.get("decision") == "deny" else "allow"
+                    found[(call.get("tool"), call.get("args_sha256"))] = (action, call.get("reason"))
     return found
 
 

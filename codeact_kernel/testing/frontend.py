@@ -119,10 +119,12 @@ class Frontend:
         self.manager.interrupt_kernel()
 
     # -- acting as the notebook extension ------------------------------------------------
-    def open_extension(self, version: int = 1) -> None:
-        """Open the extension's comm as the extension does when it finds a CodeAct kernel."""
-        from ..comm import TARGET, new_id
+    def open_extension(self, version: int | None = None) -> None:
+        """Open the extension's comm as the extension does when it finds a CodeAct kernel
+        (speaking this kernel's protocol version unless told another)."""
+        from ..comm import TARGET, VERSION, new_id
 
+        version = VERSION if version is None else version
         self.extension_comm = uuid.uuid4().hex
         content = {"comm_id": self.extension_comm, "target_name": TARGET,
                    "data": {"kind": "hello", "id": new_id(), "version": version}}
