@@ -430,6 +430,49 @@ def test_cells_by_kind_and_the_panel(page, lab, openai_server):
     expect(page.locator(".jp-CodeActStatus")).to_contain_text("auto")
 
 
+EMAIL_CELL = '''%%python
+@tool(approval="each-call")
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send an email."""
+    return f"sent to {to}"'''
+EMAIL_PROGRAM = ("print('drafted')\n"
+                 "print(call_tool('send_email', to='ann@example.com', subject='Lunch', body='Noon at the usual place?'))")
+
+
+def test_a_paused_call_is_shown_focused_and_allowed_by_keyboard(page, lab, openai_server):
+    from playwright.sync_api import expect
+
+    openai_server.enqueue(f"Sending it.\n```python\n{EMAIL_PROGRAM}\n```")
+    notebook = _open(page, lab, _notebook(lab.root / "call.ipynb", EMAIL_CELL, "Ask Ann to lunch."))
+    _run(notebook, 0)
+    cell = _run(notebook, 1)
+    program_card = _card(cell, lab)
+    expect(program_card).to_be_focused(timeout=10_000)
+    page.keyboard.press("Control+Enter")  # the program runs, and waits at the call
+    call_card = cell.locator(".jp-OutputArea .jp-CodeActCallCard")
+    try:
+        expect(call_card.get_by_role("button", name="Allow", exact=True)).to_be_visible(timeout=CARD_SHOWN)
+    except AssertionError as exc:
+        raise AssertionError(f"no call card; cell output: {cell.locator('.jp-OutputArea').inner_text()!r}\n"
+                             f"jupyter-lab log:\n{lab.log()}") from exc
+    expect(call_card).to_contain_text("send_email")
+    expect(call_card).to_contain_text("at line 2")
+    expect(call_card.locator(".jp-CodeActCallCard-arguments")).to_contain_text('"to": "ann@example.com"')
+    expect(cell.locator(".jp-OutputArea")).to_contain_text("drafted")  # what it printed before the call
+    expect(page.locator(".jp-CodeActStatus")).to_contain_text("a call awaits your decision", timeout=10_000)
+    expect(call_card).to_be_focused(timeout=10_000)
+    _screenshot(call_card, "callcard.png")
+    page.keyboard.press("Control+Enter")  # codeact:approve on the focused call card: allow once
+    _expect_output(cell, "sent to ann@example.com", lab)
+    expect(call_card.locator(".jp-CodeActCard-record")).to_contain_text("Allowed by you", timeout=10_000)
+    expect(call_card.locator("button")).to_have_count(0)
+    _finished(cell, 2)
+    # The panel lists the call under its run.
+    page.locator(".jp-CodeActStatus").click()
+    expect(page.locator("#codeact-panel .jp-CodeActPanel-call")).to_contain_text(
+        ["Allowed by you: send_email(to='ann@example.com', subject='Lunch', body='Noon at the usual place?') (line 2)"])
+
+
 # -- Notebook 7 --------------------------------------------------------------------------------
 
 def test_notebook_7_shows_the_card_and_approves_by_keyboard(page, lab, openai_server):

@@ -7,34 +7,16 @@
  */
 import { CodeEditor, IEditorServices } from '@jupyterlab/codeeditor';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
-import { Widget } from '@lumino/widgets';
 
+import { button, DecisionCard, element } from './decisioncard';
 import { lineDiff, unified } from './diff';
 import { CodeActModel } from './model';
-import { Action, APPROVAL_MIME, IApprovalCard } from './protocol';
+import { APPROVAL_MIME, IApprovalCard } from './protocol';
 
-const CARD = 'jp-CodeActCard';
-const cards = new WeakMap<HTMLElement, ApprovalCard>();
-
-export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
+export class ApprovalCard extends DecisionCard {
   constructor(editors: IEditorServices, model: () => CodeActModel | null) {
-    super();
+    super(model);
     this._editors = editors;
-    this._model = model;
-    this.addClass(CARD);
-    this.node.tabIndex = 0;
-    cards.set(this.node, this);
-  }
-
-  /** The card holding the keyboard focus, if any: what the shortcuts act on. */
-  static focused(): ApprovalCard | null {
-    const active = document.activeElement as HTMLElement | null;
-    const node = active?.closest(`.${CARD}`) as HTMLElement | null;
-    return node ? cards.get(node) ?? null : null;
-  }
-
-  get pending(): boolean {
-    return !!this._card && !this._card.decision && !!this._connected()?.canDecide(this._card.request);
   }
 
   async renderModel(mime: IRenderMime.IMimeModel): Promise<void> {
@@ -43,7 +25,7 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
     this._card = card;
     this._build(card);
     if (first) {
-      this._focused = false;
+      this.shown();
     }
   }
 
@@ -63,71 +45,30 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
 
   /** Show the reason box (focused); Enter in it rejects. */
   reject(): void {
-    if (!this.pending || !this._reason) {
-      return;
-    }
-    this._reason.parentElement!.hidden = false;
-    this._reason.focus();
-  }
-
-  protected onAfterAttach(): void {
-    if (this.pending) {
-      requestAnimationFrame(() => this.node.focus());
-    }
+    this.askReason();
   }
 
   dispose(): void {
     this._editor?.dispose();
-    this._watched?.changed.disconnect(this._refresh, this);
     super.dispose();
   }
 
-  private _connected(): CodeActModel | null {
-    const model = this._model();
-    if (model !== this._watched) {
-      this._watched?.changed.disconnect(this._refresh, this);
-      model?.changed.connect(this._refresh, this);
-      this._watched = model;
-    }
-    return model;
+  protected get request(): string | null {
+    return this._card && !this._card.decision ? this._card.request : null;
   }
 
-  private _refresh(): void {
-    this.node.classList.toggle('jp-mod-pending', this.pending);
-    // The kernel says the request is pending just after displaying the card: take the
-    // focus then, once, so the keyboard can decide at once.
-    if (this.pending && !this._focused && this.isAttached) {
-      this._focused = true;
-      requestAnimationFrame(() => this.node.focus());
-    }
-    if (this._status && this._card && !this._card.decision) {
-      this._status.textContent = this._waitingText();
-    }
+  protected waitingText(): string {
+    return 'Nothing runs until you decide · Ctrl/Cmd-Enter approves, E edits, R rejects.';
   }
 
-  private _send(action: Action): void {
+  private _send(action: 'approve' | 'approve-allow' | 'reject'): void {
     const card = this._card;
-    const model = this._connected();
-    if (!card || !model || !this.pending) {
+    if (!card || !this.pending) {
       return;
     }
     const program = this._editing && this._editor ? this._editor.model.sharedModel.getSource() : card.program;
-    const reason = action === 'reject' ? this._reason?.value.trim() ?? '' : '';
-    if (model.decide(card.request, action, program, reason)) {
-      this._editor?.setOption('readOnly', true);
-      this.node.classList.remove('jp-mod-pending', 'jp-mod-editing');
-      if (this._status) {
-        this._status.textContent = 'Sent; waiting for the kernel…';
-      }
-    }
-  }
-
-  private _waitingText(): string {
-    if (this.pending) {
-      return 'Nothing runs until you decide · Ctrl/Cmd-Enter approves, E edits, R rejects.';
-    }
-    const model = this._connected();
-    return model?.connected ? 'Waiting for the kernel…' : 'Not decided: the kernel that asked is no longer connected.';
+    this._editor?.setOption('readOnly', true);
+    this.send(action, program, action === 'reject' ? this.reason?.value.trim() ?? '' : '');
   }
 
   private _build(card: IApprovalCard): void {
@@ -200,9 +141,9 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
         record.title = `sha256 ${decision.sha256}`;
       }
       this.node.append(record);
-      this._status = null;
-      this._reason = null;
-      this._refresh();
+      this.status = null;
+      this.reason = null;
+      this.refresh();
       return;
     }
 
@@ -227,39 +168,19 @@ export class ApprovalCard extends Widget implements IRenderMime.IRenderer {
     actions.append(button('Reject', 'jp-mod-reject', 'Do not run it; say why (R)', () => this.reject()));
     this.node.append(actions);
 
-    const rejecting = element('div', 'jp-CodeActCard-reason');
-    rejecting.hidden = true;
-    const reason = element('input', 'jp-CodeActCard-reasonInput') as HTMLInputElement;
-    reason.placeholder = 'Why not? Sent to the model. Enter rejects, Escape cancels.';
-    reason.addEventListener('keydown', event => {
-      if (event.key === 'Enter') {
-        event.preventDefault();
-        event.stopPropagation();
-        this._send('reject');
-      } else if (event.key === 'Escape') {
-        event.stopPropagation();
-        rejecting.hidden = true;
-        this.node.focus();
-      }
-    });
-    rejecting.append(reason, button('Reject', 'jp-mod-reject', 'Reject with this reason', () => this._send('reject')));
-    this.node.append(rejecting);
-    this._reason = reason;
+    this.node.append(
+      this.reasonBox('Why not? Sent to the model. Enter rejects, Escape cancels.', 'Reject', () => this._send('reject'))
+    );
 
-    this._status = element('div', 'jp-CodeActCard-status', '');
-    this.node.append(this._status);
-    this._refresh();
+    this.status = element('div', 'jp-CodeActCard-status', '');
+    this.node.append(this.status);
+    this.refresh();
   }
 
   private _editors: IEditorServices;
-  private _model: () => CodeActModel | null;
-  private _watched: CodeActModel | null = null;
   private _card: IApprovalCard | null = null;
   private _editor: CodeEditor.IEditor | null = null;
   private _editing = false;
-  private _focused = false;
-  private _reason: HTMLInputElement | null = null;
-  private _status: HTMLElement | null = null;
 }
 
 /** The renderer factory for one notebook (its cards talk to that notebook's kernel). */
@@ -270,22 +191,4 @@ export function cardFactory(editors: IEditorServices, model: () => CodeActModel 
     defaultRank: 10, // before text/markdown (60), which carries the same for other frontends
     createRenderer: () => new ApprovalCard(editors, model)
   };
-}
-
-function element(tag: string, className: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
-function button(label: string, className: string, title: string, onClick: () => void): HTMLButtonElement {
-  const node = element('button', `jp-CodeActCard-button jp-Button ${className}`.trim(), label) as HTMLButtonElement;
-  node.title = title;
-  node.addEventListener('click', onClick);
-  return node;
 }

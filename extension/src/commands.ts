@@ -2,7 +2,7 @@
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { CommandRegistry } from '@lumino/commands';
 
-import { ApprovalCard } from './card';
+import { DecisionCard } from './decisioncard';
 import { toggledSource } from './cellkind';
 
 export const CommandIDs = {
@@ -15,23 +15,23 @@ export const CommandIDs = {
 };
 
 export function addCardCommands(commands: CommandRegistry): void {
-  const onCard = (label: string, act: (card: ApprovalCard) => void) => ({
+  const onCard = (label: string, act: (card: DecisionCard) => void) => ({
     label,
-    isEnabled: () => !!ApprovalCard.focused()?.pending,
+    isEnabled: () => !!DecisionCard.focused()?.pending,
     execute: () => {
-      const card = ApprovalCard.focused();
+      const card = DecisionCard.focused();
       if (card) {
         act(card);
       }
     }
   });
-  commands.addCommand(CommandIDs.approve, onCard('Approve the Focused CodeAct Program', card => card.approve()));
+  commands.addCommand(CommandIDs.approve, onCard('Approve the Focused CodeAct Program or Call', card => card.approve()));
   commands.addCommand(
     CommandIDs.approveAllow,
-    onCard('Approve the Focused CodeAct Program and Allow Its Tools', card => card.approve(true))
+    onCard('Approve and Allow: Its Tools for the Session, or the Call\'s Tool for the Run', card => card.approve(true))
   );
   commands.addCommand(CommandIDs.edit, onCard('Edit the Focused CodeAct Program', card => card.edit()));
-  commands.addCommand(CommandIDs.reject, onCard('Reject the Focused CodeAct Program', card => card.reject()));
+  commands.addCommand(CommandIDs.reject, onCard('Reject the Focused CodeAct Program or Deny the Call', card => card.reject()));
 }
 
 export function addCellCommands(commands: CommandRegistry, notebooks: INotebookTracker): void {

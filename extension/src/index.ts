@@ -6,6 +6,7 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { callCardFactory } from './callcard';
 import { cardFactory } from './card';
 import { followCellKinds, loadCellLanguages } from './cells';
 import { addCardCommands, addCellCommands, CommandIDs } from './commands';
@@ -25,7 +26,7 @@ const tracker: JupyterFrontEndPlugin<ICodeActTracker> = {
 
 const card: JupyterFrontEndPlugin<void> = {
   id: 'codeact-kernel:card',
-  description: 'The approval card in the cell output, and its keyboard commands.',
+  description: 'The approval cards in the cell output (a program, a call it makes), and their keyboard commands.',
   autoStart: true,
   requires: [INotebookTracker, ICodeActTracker, IEditorServices],
   optional: [ICommandPalette],
@@ -36,8 +37,11 @@ const card: JupyterFrontEndPlugin<void> = {
     editors: IEditorServices,
     palette: ICommandPalette | null
   ) => {
-    const addTo = (panel: NotebookPanel) =>
-      panel.content.rendermime.addFactory(cardFactory(editors, () => codeact.modelFor(panel)));
+    const addTo = (panel: NotebookPanel) => {
+      const model = () => codeact.modelFor(panel);
+      panel.content.rendermime.addFactory(cardFactory(editors, model));
+      panel.content.rendermime.addFactory(callCardFactory(model));
+    };
     notebooks.forEach(addTo);
     notebooks.widgetAdded.connect((_, panel) => addTo(panel));
     addCardCommands(app.commands);

@@ -122,6 +122,17 @@ export class CodeActPanel extends Widget {
         `model ${run.seconds_model.toFixed(2)} s, sandbox ${(run.seconds_sandbox * 1000).toFixed(0)} ms`
       ].filter(Boolean);
       item.append(prompt, element('div', 'jp-CodeActPanel-facts', facts.join(' · ')));
+      if (run.calls.length) {
+        const asked = element('ul', 'jp-CodeActPanel-calls');
+        for (const call of run.calls) {
+          const line = call.line !== null ? ` (line ${call.line})` : '';
+          const text = `${call.label}: ${call.call}${line}${call.reason ? ` · ${call.reason}` : ''}`;
+          const entry = element('li', 'jp-CodeActPanel-call', text);
+          entry.classList.add(call.decision === 'deny' ? 'jp-mod-denied' : 'jp-mod-allowed');
+          asked.append(entry);
+        }
+        item.append(asked);
+      }
       if (run.error) {
         item.append(element('div', 'jp-CodeActPanel-error', run.error));
       }

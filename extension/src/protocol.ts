@@ -5,21 +5,27 @@
  * The extension opens one comm on `TARGET` when it connects to a CodeAct kernel. The kernel
  * publishes its state over it and receives decisions and setting changes. An approval request
  * is display data of type `APPROVAL_MIME` in the cell's output, beside a text/markdown copy for
- * frontends without this extension. Every message has a `kind` and an `id`.
+ * frontends without this extension; so is a call waiting inside a running program
+ * (`CALL_MIME`: a tool marked approval="each-call"). Every message has a `kind` and an `id`.
+ *
+ * Version 2 added the call card, its actions and the runs' asked calls.
  */
 
 export const TARGET = 'codeact';
-export const VERSION = 1;
+export const VERSION = 2;
 export const APPROVAL_MIME = 'application/vnd.codeact.approval+json';
+export const CALL_MIME = 'application/vnd.codeact.call+json';
 
 export type Phase =
   | 'idle'
   | 'asking-model'
   | 'awaiting-approval'
   | 'running'
+  | 'awaiting-call'
   | 'repairing';
 
-export type Action = 'approve' | 'approve-allow' | 'reject';
+/** On a program's card: approve, approve-allow, reject. On a call's card: allow, allow-run, deny. */
+export type Action = 'approve' | 'approve-allow' | 'reject' | 'allow' | 'allow-run' | 'deny';
 
 // -- frontend to kernel -------------------------------------------------------------
 export interface IHello {
@@ -31,12 +37,12 @@ export interface IHello {
 export interface IDecide {
   kind: 'decide';
   id: string;
-  /** The approval request the card shows. */
+  /** The request the card shows. */
   request: string;
   action: Action;
-  /** What runs: the model's program, or the person's edit. */
+  /** What runs: the model's program, or the person's edit (empty for a call). */
   program: string;
-  /** Why, when rejecting; it reaches the model's next request. */
+  /** Why, when rejecting or denying; it reaches the model's next request. */
   reason: string;
 }
 
@@ -83,6 +89,18 @@ export interface ISettings {
   domains: string[];
 }
 
+/** A call that asked a person while the run went on. */
+export interface ICallInfo {
+  tool: string;
+  /** The call as one line, long values collapsed. */
+  call: string;
+  line: number | null;
+  /** allow, allow-run or deny. */
+  decision: string;
+  label: string;
+  reason: string | null;
+}
+
 export interface IRunInfo {
   prompt: string;
   cell_id: string | null;
@@ -95,6 +113,7 @@ export interface IRunInfo {
   seconds_model: number;
   seconds_sandbox: number;
   error: string | null;
+  calls: ICallInfo[];
 }
 
 export interface IState {
@@ -148,6 +167,27 @@ export interface IApprovalCard {
   /** Tools a person may allow for the session along with this approval. */
   offer: string[];
   decision: ICardDecision | null;
+}
+
+// -- a call waiting inside a running program (display data) ----------------------------------
+export interface ICallCardDecision {
+  action: string;
+  label: string;
+  by: string;
+  at: string;
+  reason: string | null;
+}
+
+export interface ICallCard {
+  version: number;
+  request: string;
+  tool: string;
+  /** The call as one line, long values collapsed. */
+  call: string;
+  /** Pretty-printed JSON, long values collapsed. */
+  arguments: string;
+  line: number | null;
+  decision: ICallCardDecision | null;
 }
 
 /** A fresh message id. */

@@ -9,6 +9,7 @@ const PHASES: { [phase in Phase]: string } = {
   'asking-model': 'asking the model…',
   'awaiting-approval': 'awaiting approval',
   running: 'running…',
+  'awaiting-call': 'a call awaits your decision',
   repairing: 'asking for a repair…'
 };
 

@@ -73,6 +73,34 @@ describe('CodeActModel', () => {
     expect(sent[0]).toMatchObject({ kind: 'decide', request: 'r1', action: 'reject', reason: 'too risky' });
   });
 
+  it('decides a call waiting in a running program, and keeps the runs\' asked calls', () => {
+    const running = state('c1', 'awaiting-call');
+    running.runs = [
+      {
+        prompt: 'Email the team',
+        cell_id: 'x',
+        decision: 'auto',
+        by: 'policy',
+        sha256: 'ab',
+        tool_calls: 3,
+        tokens_in: 1,
+        tokens_out: 1,
+        seconds_model: 0,
+        seconds_sandbox: 0,
+        error: null,
+        calls: [
+          { tool: 'send_email', call: "send_email(to='bob')", line: 4, decision: 'deny', label: 'Denied by you', reason: 'no' }
+        ]
+      }
+    ];
+    model.handle(running);
+    expect(model.phase).toBe('awaiting-call');
+    expect(model.runs[0].calls[0].reason).toBe('no');
+    expect(model.decide('c1', 'allow-run', '')).toBe(true);
+    expect(sent[0]).toMatchObject({ kind: 'decide', request: 'c1', action: 'allow-run', program: '' });
+    expect(model.canDecide('c1')).toBe(false);
+  });
+
   it('forgets the pending request when the comm closes', () => {
     model.handle(state('r1'));
     model.closed();
