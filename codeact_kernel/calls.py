@@ -98,12 +98,12 @@ class Decision:
         verb = {"allow": "Allowed", "allow-run": "Allowed for the rest of this run", "deny": "Denied"}[self.action]
         return verb if self.by == "run" else f"{verb} {who}"
 
-    def refusal(self, request: Request) -> str:
-        """What the program's call_tool raises with (and the model reads)."""
-        why = {"person": "the user denied this call", "recorded": "the user denied this call before",
-               "nobody": f"the call needs a person's approval and {NOBODY}",
-               "interrupt": "the run was interrupted while the call waited for a person",
-               "run": "denied"}[self.by]
+    def refusal(self) -> str:
+        """What the program's call_tool raises with, and the model reads: the same for a
+        person's decision now and its replay under `recorded`, so a replay matches."""
+        why = {"nobody": f"the call needs a person's approval and {NOBODY}",
+               "interrupt": "the run was interrupted while the call waited for a person"}.get(
+                   self.by, "the user denied this call")
         return f"{why}: {self.reason}" if self.reason else why
 
 
@@ -124,7 +124,7 @@ class Asked:
     def markdown(self) -> str:
         """One line that survives in a saved notebook, in every frontend."""
         when = self.decision.at.astimezone().strftime("%H:%M:%S")
-        text = f"**{self.decision.label()}** · `{_clip(self.request.describe(), 160)}` at {self.request.where()} · {when}"
+        text = f"**{self.decision.label()}** at {when} · `{_clip(self.request.describe(), 160)}`, {self.request.where()}"
         return text + (f" · reason: {self.decision.reason}" if self.decision.reason else "")
 
 
@@ -156,7 +156,7 @@ class Gate:
             decision = self._decide(request, current.hold() if current is not None else nullcontext())
             self.asked.append(Asked(request, decision))
             if not decision.allows:
-                raise PermissionError(decision.refusal(request))
+                raise PermissionError(decision.refusal())
             if decision.action == "allow-run":
                 self._for_run.add(name)
             return fn(*args, **kwargs)
@@ -197,7 +197,7 @@ class Gate:
 
 def denials(asked: Iterable[Asked]) -> tuple[str, ...]:
     """The calls denied in a run, as the model is told of them next turn."""
-    return tuple(f"{a.request.describe()} at {a.request.where()}: {a.decision.refusal(a.request)}"
+    return tuple(f"{a.request.describe()} at {a.request.where()}: {a.decision.refusal()}"
                  for a in asked if not a.decision.allows)
 
 

@@ -59,7 +59,9 @@ def get_weather(city: str) -> dict:
     return {"city": city, "temperature_c": temperature, "conditions": conditions}
 '''
 
-NOTEBOOKS: dict[str, tuple[list[nbformat.NotebookNode], list[str]]] = {
+# Each notebook: its cells, the model's replies in order, and (where a tool asks at each call)
+# what the person recording it answers, in order: a widget button and the reason typed.
+NOTEBOOKS: dict[str, tuple[list[nbformat.NotebookNode], list[str]] | tuple[list[nbformat.NotebookNode], list[str], list[tuple[str, str]]]] = {
     "quickstart": ([
         md("""# Quickstart: a prompt, a program, one approval
 
@@ -242,6 +244,48 @@ for name in ("allowed", "other"):
         print(f"{name}: refused ({error})")
 '''),
     ]),
+    "emails": ([
+        md("""# Emails: a person decides each call, while the program waits
+
+Approving a whole program before it runs means approving blind the arguments it will pass:
+who an email goes to, what it says. A tool marked `@tool(approval="each-call")` asks at every
+call instead: the program pauses inside `call_tool`, and you see the tool, its arguments and
+the line of the program that made the call, under what the program printed so far. You
+**allow** it once, **allow the tool for the rest of this run**, or **deny** it with a reason;
+a denied call raises `ToolError` in the program (which may catch it), and the model reads
+your reason with the next prompt. The program's timeout does not count the time you take.
+
+In JupyterLab the question is a card in the cell (Ctrl/Cmd-Enter allows); in other widget
+frontends a widget; in jupyter console a `y/N/r` prompt. Run headless (nbclient, papermill)
+nobody can answer, so each such call is denied, and says so.
+
+This notebook replays a session in which a person answered: under `recorded` (first cell) a
+person's earlier decision on the same program, tool and arguments is applied again."""),
+        setup("emails"),
+        code('''%%python
+outbox = []
+
+@tool(approval="each-call")
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send an email (here: add it to `outbox`)."""
+    outbox.append({"to": to, "subject": subject})
+    return f"sent to {to}"'''),
+        code("Invite Ann, Bob and Cy to lunch on Friday at noon, one email each."),
+        md("Bob's invitation was denied, with a reason; the program caught the `ToolError` and went "
+           "on. Nothing was sent that the person did not allow:"),
+        code("%%python\nprint(outbox)"),
+        code("Did everyone get the invitation?"),
+    ], [
+        reply("One email per person; a denied call is reported and the others still go out.", '''
+for name in ["Ann", "Bob", "Cy"]:
+    try:
+        print(call_tool("send_email", to=f"{name.lower()}@example.com", subject="Lunch on Friday",
+                        body=f"Hi {name}, lunch on Friday at noon?"))
+    except ToolError as error:
+        print(f"not sent to {name}: {error}")
+'''),
+        "Ann and Cy got it. Bob's was not sent: you denied it because he is on leave this week.",
+    ], [("Allow", ""), ("Deny", "he is on leave this week"), ("Allow", "")]),
     "results": ([
         md("""# Results: a value handed back to Python
 
@@ -284,8 +328,34 @@ def _execute(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
         os.environ.update(saved)
 
 
+def _record_with_a_person(nb: nbformat.NotebookNode, env: dict[str, str], answers: list[tuple[str, str]]) -> None:
+    """Run the cells in a kernel with a widget frontend, where this script plays the person who
+    answers each call's widget (the button, and the reason typed before it)."""
+    from codeact_kernel.testing import Frontend
+
+    pending = list(answers)
+
+    def person(frontend: Frontend, msg: dict) -> None:
+        if msg["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in msg["content"]["data"]:
+            button, reason = pending.pop(0)
+            if reason:
+                text = next(c for c, s in reversed(frontend.widget_state.items()) if s.get("_model_name") == "TextModel")
+                frontend.set_value(text, reason)
+            frontend.click(frontend.button(button))
+
+    with tempfile.TemporaryDirectory() as cwd:
+        frontend = Frontend(env, cwd=cwd)
+        try:
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    frontend.execute(cell.source, on_message=person, timeout=120)
+        finally:
+            frontend.close()
+    assert not pending, f"{len(pending)} answers were not asked for"
+
+
 def build(name: str) -> None:
-    cells, replies = NOTEBOOKS[name]
+    cells, replies, *person = NOTEBOOKS[name]
     transcript = HERE / f"{name}.jsonl"
     transcript.unlink(missing_ok=True)
     with ScriptedOpenAI() as server, tempfile.TemporaryDirectory() as scratch:
@@ -297,9 +367,12 @@ def build(name: str) -> None:
             code(c.source.replace("%approval recorded", "%approval auto"), *c.metadata.get("tags", []))
             if c.cell_type == "code" else c
             for c in cells if SETUP_TAG not in c.metadata.get("tags", [])])
-        _execute(recording, _kernel_env(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-fixture",
-                                        CODEACT_MODEL="fixture-model", CODEACT_APPROVAL="auto",
-                                        CODEACT_TRANSCRIPT=str(transcript)))
+        env = _kernel_env(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-fixture",
+                          CODEACT_MODEL="fixture-model", CODEACT_APPROVAL="auto", CODEACT_TRANSCRIPT=str(transcript))
+        if person:
+            _record_with_a_person(recording, env, person[0])
+        else:
+            _execute(recording, env)
         assert server.pending == 0, f"{name}: {server.pending} scripted replies were not used"
         nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "codeact", "display_name": "CodeAct", "language": "codeact"}

@@ -85,7 +85,7 @@ def test_the_gate_asks_the_loop_and_applies_what_it_hears():
             return seen
 
         asked = asyncio.run_coroutine_threadsafe(answer_all(), loop)
-        with pytest.raises(PermissionError, match="denied this call before: no more"):
+        with pytest.raises(PermissionError, match="the user denied this call: no more"):
             tools["send"](to="old")  # decided before: not asked
         with pytest.raises(PermissionError, match="the user denied this call: not Bob"):
             tools["send"](to="bob")
@@ -165,7 +165,7 @@ def test_three_calls_three_questions_allow_deny_allow(kernel, openai_server):
     # Each call's record in the cell, and in the transcript.
     markdown = cell.markdown()
     assert markdown.count("**Allowed by you**") == 2 and markdown.count("**Denied by you**") == 1
-    assert "at line 4" in markdown
+    assert "`send_email(to='bob@example.com', subject='Hello')`, line 4 · reason: not Bob" in markdown
     [record] = _records(kernel)
     assert [(c["tool"], c["decision"], c["by"], c["line"]) for c in record["calls"]] == [
         ("send_email", "allow", "person", 4), ("send_email", "deny", "person", 4), ("send_email", "allow", "person", 4)]
@@ -300,7 +300,7 @@ def test_recorded_replays_a_person_s_decisions_on_the_same_program_and_arguments
     cell = replayer.execute("Email the team.")
     assert cell.status == "ok", cell.error()
     assert cell.stdout() == ("start\nsent to ann@example.com\n"
-                             "not sent: send_email: PermissionError: the user denied this call before: not Bob\n"
+                             "not sent: send_email: PermissionError: the user denied this call: not Bob\n"
                              "sent to cy@example.com\nend\n")
     assert cell.markdown().count("as you decided before (recorded)") == 3
     replayed = _records(kernel)[-1]
