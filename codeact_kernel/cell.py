@@ -354,7 +354,7 @@ class PromptCell:
             # per installation): off the event loop, so the cell stays interruptible.
             handle = display(Markdown("_preparing the sandbox…_"), display_id=True)
             choice = await loop.run_in_executor(None, session.sandbox)
-            handle.update(Markdown(f"_sandbox: **{choice.sandbox.name}** ({choice.reason})_"))
+            handle.update(Markdown(f"_sandbox: **{choice.sandbox.name}** · {choice.reason}_"))
             session.announced = True
             self.extension.publish()  # the backend is known now
         choice = session.sandbox()

@@ -47,8 +47,8 @@ def explain(stderr: str) -> str:
         return "no hypervisor: /dev/kvm or /dev/mshv is missing or not accessible to this user"
     if "VM exit" in text:
         detail = text.split("Unexpected VM exit:", 1)[-1].split(":", 2)
-        return ("the VM started but the hypervisor could not run it (unexpected VM exit:"
-                f"{':'.join(detail[:2]).rstrip()}); nested or emulated KVM such as PVM cannot run Hyperlight")
+        return ("the VM started but this hypervisor cannot run it, as nested or emulated KVM such as PVM "
+                f"cannot (unexpected VM exit:{':'.join(detail[:2]).rstrip()})")
     if "ModuleNotFoundError" in text or "ImportError" in text:
         return "hyperlight-sandbox is not installed: pip install 'hyperlight-sandbox[wasm]' hyperlight-sandbox-python-guest"
     if sys.platform == "darwin":
@@ -118,7 +118,7 @@ def choose(requested: str | None = None, process: str = "inline") -> Choice:
             return Choice(WorkerSandbox("hyperlight"), kind, f"{probe.reason}; it runs in a worker process")
         if kind == "hyperlight":
             raise SandboxUnavailable("hyperlight", probe.reason)
-        reason = f"Hyperlight is unavailable ({probe.reason}), so programs run in the wasmtime fallback"
+        reason = f"the wasmtime fallback, as Hyperlight is unavailable here: {probe.reason}"
     else:
         reason = "wasmtime was requested (CODEACT_SANDBOX=wasmtime)"
     if process == "worker":

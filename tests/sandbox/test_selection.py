@@ -51,7 +51,7 @@ def test_the_probe_recognises_a_vm_exit():
     stderr = ("RuntimeError: Failed to create sandbox: failed to load Wasm runtime: Internal "
               "Hyperlight VM error: Initialize error: Failed to run vm: Unexpected VM exit: "
               "Unknown KVM VCPU exit: InternalError")
-    assert selection.explain(stderr).startswith("the VM started but the hypervisor could not run it")
+    assert selection.explain(stderr).startswith("the VM started but this hypervisor cannot run it")
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/dev/kvm"),
