@@ -161,6 +161,7 @@ class Gate:
                 self._for_run.add(name)
             return fn(*args, **kwargs)
 
+        call.wants_line = True  # type: ignore[attr-defined] - the person is shown where the call is
         return call
 
     def _decide(self, request: Request, hold: Any) -> Decision:

@@ -7,8 +7,9 @@ exception: the host raises only when the sandbox itself cannot work (`SandboxErr
 The JSON contract of `call_tool` (the same on every backend):
 - the guest sends the tool name and a JSON object; keyword arguments are its keys, and
   positional arguments, if any, travel as a list under the reserved key ``"__args__"``;
-  the line of the program that called travels under ``"__line__"`` (for a person asked
-  about the call: information, like the static scan, never a guard);
+  for a tool that shows its calls to a person (`wants_line`), the host first answers
+  `LINE_WANTED`, and the guest sends the call again with the line of the program that
+  made it under ``"__line__"`` (information, like the static scan, never a guard);
 - the host answers with the JSON of the tool's return value, or an error message that the
   guest raises as `ToolError` (a `RuntimeError`) naming the tool;
 - values JSON cannot carry: in arguments, tuples become lists and anything else (sets,
@@ -41,6 +42,8 @@ ToolFunction = Callable[..., Any]
 
 ARGS_KEY = "__args__"
 LINE_KEY = "__line__"
+LINE_WANTED = "codeact: the line, please"
+"""The answer that makes the guest send a call again with its line (guest/executor.py says the same)."""
 
 
 @dataclass(frozen=True)
@@ -247,8 +250,11 @@ _serving = threading.local()
 
 
 def calling() -> Calling | None:
-    """The call in progress on this thread, if a tool is being called from a program."""
-    return getattr(_serving, "call", None)
+    """The call this thread is serving, for a tool to ask from inside its call (outside one,
+    this thread's last call, or None). Made on demand: most tools never ask, and every call
+    crosses the dispatcher."""
+    dispatcher = getattr(_serving, "dispatcher", None)
+    return Calling(dispatcher, dispatcher.line) if dispatcher is not None else None
 
 
 class ToolDispatcher:
@@ -264,6 +270,9 @@ class ToolDispatcher:
         self.held = 0.0
         """Seconds tools held the run waiting for a person (see `Calling.hold`)."""
         self.holding_since: float | None = None
+        self.line: int | None = None
+        """The program line of the call being served, where its tool `wants_line`."""
+        self._want_line = {name for name, fn in tools.items() if getattr(fn, "wants_line", False)}
 
     def held_at(self, now: float) -> float:
         """Seconds held so far, a hold in progress included: what a deadline moves by."""
@@ -288,11 +297,11 @@ class ToolDispatcher:
             if fn is None:
                 available = ", ".join(sorted(self._tools)) or "none"
                 raise LookupError(f"unknown tool {name!r}; available tools: {available}")
-            _serving.call = Calling(self, line if type(line) is int else None)
-            try:
-                payload = encode_result(fn(*args, **kwargs))
-            finally:
-                _serving.call = None
+            if line is None and name in self._want_line:
+                return False, LINE_WANTED  # not a call yet: the guest sends it again, with its line
+            self.line = line if type(line) is int and line > 0 else None
+            _serving.dispatcher = self
+            payload = encode_result(fn(*args, **kwargs))
         except Exception as exc:  # the program sees the tool's failure, the host carries on
             message = f"{type(exc).__name__}: {exc}"
             calls.append(ToolCall(name, list(args), kwargs, perf_counter() - start, False, message))

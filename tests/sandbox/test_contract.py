@@ -210,11 +210,19 @@ def test_infinite_loop_is_stopped_at_the_deadline(sandbox, tools, assert_healthy
 def test_a_tool_knows_the_line_that_called_it(sandbox, tools):
     """What a person asked about a call is shown: where in the program it was made."""
     lines = []
-    tools["where"] = lambda: lines.append(calling().line)
-    program = "def helper():\n    call_tool('where')\n\ncall_tool('where')\nhelper()\nfor _ in range(2):\n    call_tool('where')"
+
+    def where() -> None:
+        lines.append(calling().line)
+
+    where.wants_line = True  # the host asks the guest for the line of these calls only
+    tools["where"] = where
+    tools["plain"] = lambda: lines.append(calling().line)
+    program = ("def helper():\n    call_tool('where')\n\ncall_tool('where')\nhelper()\nfor _ in range(2):\n"
+               "    call_tool('where')\ncall_tool('plain')")
     result = sandbox.run(program, tools)
     assert result.ok, result.error
-    assert lines == [4, 2, 7, 7]
+    assert lines == [4, 2, 7, 7, None]
+    assert len(result.tool_calls) == 5  # asking for the line is not a call
     assert sandbox.run("call_tool('where', __line__=1)", tools).error.type == "TypeError"  # reserved
 
 

@@ -112,6 +112,7 @@ os.makedirs = _makedirs_past_mounts
 _PROGRAM = "<program>"
 _ARGS_KEY = "__args__"
 _LINE_KEY = "__line__"
+_LINE_WANTED = "codeact: the line, please"  # the host's answer when it wants a call's line
 _getframe = sys._getframe
 _CHUNK = 8192
 _FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
@@ -189,11 +190,6 @@ def call_tool(name, /, *args, **kwargs):
             if type(value) not in _PLAIN:
                 _faithful(value, f"call_tool({name!r}) argument {index + 1}")
         kwargs[_ARGS_KEY] = args
-    frame = _getframe(1)  # the line of the program that called, for a person asked about it
-    while frame is not None and frame.f_code.co_filename != _PROGRAM:
-        frame = frame.f_back
-    if frame is not None:
-        kwargs[_LINE_KEY] = frame.f_lineno
     try:
         payload = _join(_encode(kwargs, 0))
     except (TypeError, ValueError) as exc:
@@ -204,7 +200,16 @@ def call_tool(name, /, *args, **kwargs):
     try:
         text = _host(name, payload)
     except _Refused as refused:
-        raise ToolError(f"{name}: {refused.value}") from None
+        if refused.value != _LINE_WANTED:
+            raise ToolError(f"{name}: {refused.value}") from None
+        # A person will be asked about this call: send it again with the program's line
+        # (asked for only then, so other calls never pay for finding it).
+        frame = _getframe(1)
+        kwargs[_LINE_KEY] = frame.f_lineno if frame.f_code.co_filename == _PROGRAM else 0
+        try:
+            text = _host(name, _join(_encode(kwargs, 0)))
+        except _Refused as again:
+            raise ToolError(f"{name}: {again.value}") from None
     return _scan(text, 0)[0]  # the host's own JSON: one value, nothing after it
 
 
