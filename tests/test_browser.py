@@ -240,17 +240,30 @@ def _run(notebook, index: int):  # noqa: ANN001, ANN202
     return cell
 
 
-def _card(cell, lab: _Lab):  # noqa: ANN001, ANN202
-    """The cell's approval card, once it offers its actions."""
+PROGRAM_CARD, CALL_CARD = ".jp-CodeActCard:not(.jp-CodeActCallCard)", ".jp-CodeActCallCard"
+
+
+def _card(cell, lab: _Lab, kind: str = PROGRAM_CARD, action: str = "Approve"):  # noqa: ANN001, ANN202
+    """The cell's card of this kind (a program's, or a call's), once it offers its actions."""
     from playwright.sync_api import expect
 
-    card = cell.locator(".jp-OutputArea .jp-CodeActCard")
+    card = cell.locator(f".jp-OutputArea {kind}")
     try:
-        expect(card.get_by_role("button", name="Approve", exact=True)).to_be_visible(timeout=CARD_SHOWN)
+        expect(card.get_by_role("button", name=action, exact=True)).to_be_visible(timeout=CARD_SHOWN)
     except AssertionError as exc:
-        raise AssertionError(f"no approval card; cell output: {cell.locator('.jp-OutputArea').inner_text()!r}\n"
+        raise AssertionError(f"no {kind} card; cell output: {cell.locator('.jp-OutputArea').inner_text()!r}\n"
                              f"jupyter-lab log:\n{lab.log()}") from exc
     return card
+
+
+def _prompt(page, lab: _Lab, openai_server, name: str, *more: str):  # noqa: ANN001, ANN202
+    """A notebook of the weather tool, the prompt and `more` cells; the first two run, the model
+    answers REPLY: (the notebook, the prompt's cell, its approval card)."""
+    openai_server.enqueue(REPLY)
+    notebook = _open(page, lab, _notebook(lab.root / f"{name}.ipynb", TOOL_CELL, PROMPT, *more))
+    _run(notebook, 0)
+    cell = _run(notebook, 1)
+    return notebook, cell, _card(cell, lab)
 
 
 def _expect_output(cell, text: str, lab: _Lab) -> None:  # noqa: ANN001
@@ -291,11 +304,7 @@ def _requests_text(openai_server) -> list[str]:  # noqa: ANN001
 def test_the_card_shows_the_program_once_and_is_approved(page, lab, openai_server, approve_by):
     from playwright.sync_api import expect
 
-    openai_server.enqueue(REPLY)
-    notebook = _open(page, lab, _notebook(lab.root / f"approve-{approve_by}.ipynb", TOOL_CELL, PROMPT))
-    _run(notebook, 0)
-    cell = _run(notebook, 1)
-    card = _card(cell, lab)
+    _, cell, card = _prompt(page, lab, openai_server, f"approve-{approve_by}")
     output = cell.locator(".jp-OutputArea")
     # The program appears once: in the card's editor, in Python mode; not also as Markdown.
     expect(card.locator(".cm-content")).to_contain_text("call_tool('get_weather', city='Seattle')")
@@ -321,11 +330,7 @@ def test_the_card_shows_the_program_once_and_is_approved(page, lab, openai_serve
 def test_an_edited_program_runs_and_is_recorded_as_edited(page, lab, openai_server):
     from playwright.sync_api import expect
 
-    openai_server.enqueue(REPLY)
-    notebook = _open(page, lab, _notebook(lab.root / "edit.ipynb", TOOL_CELL, PROMPT))
-    _run(notebook, 0)
-    cell = _run(notebook, 1)
-    card = _card(cell, lab)
+    _, cell, card = _prompt(page, lab, openai_server, "edit")
     expect(card).to_be_focused(timeout=10_000)
     page.keyboard.press("e")  # codeact:edit: the same editor, now editable and focused
     expect(card).to_have_class(re.compile(r"\bjp-mod-editing\b"))
@@ -355,12 +360,8 @@ def test_an_edited_program_runs_and_is_recorded_as_edited(page, lab, openai_serv
 def test_a_rejection_reason_reaches_the_models_next_request(page, lab, openai_server):
     from playwright.sync_api import expect
 
-    openai_server.enqueue(REPLY)
+    notebook, cell, card = _prompt(page, lab, openai_server, "reject", "Then what now?")
     openai_server.enqueue("Understood: I will not look it up.")
-    notebook = _open(page, lab, _notebook(lab.root / "reject.ipynb", TOOL_CELL, PROMPT, "Then what now?"))
-    _run(notebook, 0)
-    cell = _run(notebook, 1)
-    card = _card(cell, lab)
     expect(card).to_be_focused(timeout=10_000)
     reason = card.locator(".jp-CodeActCard-reasonInput")
     expect(reason).to_be_hidden()  # until asked for
@@ -449,12 +450,7 @@ def test_a_paused_call_is_shown_focused_and_allowed_by_keyboard(page, lab, opena
     program_card = _card(cell, lab)
     expect(program_card).to_be_focused(timeout=10_000)
     page.keyboard.press("Control+Enter")  # the program runs, and waits at the call
-    call_card = cell.locator(".jp-OutputArea .jp-CodeActCallCard")
-    try:
-        expect(call_card.get_by_role("button", name="Allow", exact=True)).to_be_visible(timeout=CARD_SHOWN)
-    except AssertionError as exc:
-        raise AssertionError(f"no call card; cell output: {cell.locator('.jp-OutputArea').inner_text()!r}\n"
-                             f"jupyter-lab log:\n{lab.log()}") from exc
+    call_card = _card(cell, lab, CALL_CARD, "Allow")
     expect(call_card).to_contain_text("send_email")
     expect(call_card).to_contain_text("at line 2")
     expect(call_card.locator(".jp-CodeActCallCard-arguments")).to_contain_text('"to": "ann@example.com"')
@@ -505,11 +501,7 @@ def _luminance(locator) -> float:  # noqa: ANN001
 def test_the_card_follows_the_dark_theme(page, lab, openai_server):
     from playwright.sync_api import expect
 
-    openai_server.enqueue(REPLY)
-    notebook = _open(page, lab, _notebook(lab.root / "dark.ipynb", TOOL_CELL, PROMPT))
-    _run(notebook, 0)
-    cell = _run(notebook, 1)
-    card = _card(cell, lab)
+    _, cell, card = _prompt(page, lab, openai_server, "dark")
     assert _luminance(card) > 0.5 and _luminance(card.locator(".jp-CodeActCard-editor")) > 0.5
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()  # Settings > Theme > Dark
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).click()

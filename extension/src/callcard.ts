@@ -11,15 +11,10 @@ import { button, DecisionCard, element } from './decisioncard';
 import { CodeActModel } from './model';
 import { CALL_MIME, ICallCard } from './protocol';
 
-export class CallCard extends DecisionCard {
-  async renderModel(mime: IRenderMime.IMimeModel): Promise<void> {
-    const card = mime.data[CALL_MIME] as unknown as ICallCard;
-    const first = !this._card || this._card.request !== card.request;
-    this._card = card;
-    this._build(card);
-    if (first) {
-      this.shown();
-    }
+export class CallCard extends DecisionCard<ICallCard> {
+  constructor(model: () => CodeActModel | null) {
+    super(CALL_MIME, model);
+    this.addClass('jp-CodeActCallCard');
   }
 
   approve(allow = false): void {
@@ -34,17 +29,12 @@ export class CallCard extends DecisionCard {
     this.askReason();
   }
 
-  protected get request(): string | null {
-    return this._card && !this._card.decision ? this._card.request : null;
-  }
-
   protected waitingText(): string {
     return 'The program waits · Ctrl/Cmd-Enter allows, Ctrl/Cmd-Shift-Enter allows for this run, R denies.';
   }
 
-  private _build(card: ICallCard): void {
+  protected build(card: ICallCard): void {
     this.node.replaceChildren();
-    this.addClass('jp-CodeActCallCard');
     this.node.classList.toggle('jp-mod-decided', !!card.decision);
     const header = element('div', 'jp-CodeActCard-header');
     header.append(
@@ -91,8 +81,6 @@ export class CallCard extends DecisionCard {
     this.node.append(this.status);
     this.refresh();
   }
-
-  private _card: ICallCard | null = null;
 }
 
 /** The renderer factory for one notebook (its cards talk to that notebook's kernel). */

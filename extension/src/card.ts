@@ -13,20 +13,10 @@ import { lineDiff, unified } from './diff';
 import { CodeActModel } from './model';
 import { APPROVAL_MIME, IApprovalCard } from './protocol';
 
-export class ApprovalCard extends DecisionCard {
+export class ApprovalCard extends DecisionCard<IApprovalCard> {
   constructor(editors: IEditorServices, model: () => CodeActModel | null) {
-    super(model);
+    super(APPROVAL_MIME, model);
     this._editors = editors;
-  }
-
-  async renderModel(mime: IRenderMime.IMimeModel): Promise<void> {
-    const card = mime.data[APPROVAL_MIME] as unknown as IApprovalCard;
-    const first = !this._card || this._card.request !== card.request;
-    this._card = card;
-    this._build(card);
-    if (first) {
-      this.shown();
-    }
   }
 
   approve(allow = false): void {
@@ -53,16 +43,12 @@ export class ApprovalCard extends DecisionCard {
     super.dispose();
   }
 
-  protected get request(): string | null {
-    return this._card && !this._card.decision ? this._card.request : null;
-  }
-
   protected waitingText(): string {
     return 'Nothing runs until you decide · Ctrl/Cmd-Enter approves, E edits, R rejects.';
   }
 
   private _send(action: 'approve' | 'approve-allow' | 'reject'): void {
-    const card = this._card;
+    const card = this.card;
     if (!card || !this.pending) {
       return;
     }
@@ -71,7 +57,7 @@ export class ApprovalCard extends DecisionCard {
     this.send(action, program, action === 'reject' ? this.reason?.value.trim() ?? '' : '');
   }
 
-  private _build(card: IApprovalCard): void {
+  protected build(card: IApprovalCard): void {
     this._editor?.dispose();
     this._editor = null;
     this._editing = false;
@@ -178,7 +164,6 @@ export class ApprovalCard extends DecisionCard {
   }
 
   private _editors: IEditorServices;
-  private _card: IApprovalCard | null = null;
   private _editor: CodeEditor.IEditor | null = null;
   private _editing = false;
 }

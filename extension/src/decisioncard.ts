@@ -11,11 +11,18 @@ import { CodeActModel } from './model';
 import { Action } from './protocol';
 
 const CARD = 'jp-CodeActCard';
-const cards = new WeakMap<HTMLElement, DecisionCard>();
+const cards = new WeakMap<HTMLElement, DecisionCard<ICardData>>();
 
-export abstract class DecisionCard extends Widget implements IRenderMime.IRenderer {
-  constructor(model: () => CodeActModel | null) {
+/** What both cards' display data have: the request, and the decision once made. */
+export interface ICardData {
+  request: string;
+  decision: unknown | null;
+}
+
+export abstract class DecisionCard<T extends ICardData = ICardData> extends Widget implements IRenderMime.IRenderer {
+  constructor(mimeType: string, model: () => CodeActModel | null) {
     super();
+    this._mimeType = mimeType;
     this._model = model;
     this.addClass(CARD);
     this.node.tabIndex = 0;
@@ -23,7 +30,7 @@ export abstract class DecisionCard extends Widget implements IRenderMime.IRender
   }
 
   /** The card holding the keyboard focus, if any: what the commands act on. */
-  static focused(): DecisionCard | null {
+  static focused(): DecisionCard<ICardData> | null {
     const active = document.activeElement as HTMLElement | null;
     const node = active?.closest(`.${CARD}`) as HTMLElement | null;
     return node ? cards.get(node) ?? null : null;
@@ -41,10 +48,25 @@ export abstract class DecisionCard extends Widget implements IRenderMime.IRender
   abstract edit(): void;
   /** Ask for the reason, then reject (a call: deny). */
   abstract reject(): void;
-  abstract renderModel(mime: IRenderMime.IMimeModel): Promise<void>;
+
+  /** The kernel displayed the card, or updated it with the decision: show it as it now is. */
+  async renderModel(mime: IRenderMime.IMimeModel): Promise<void> {
+    const card = mime.data[this._mimeType] as unknown as T;
+    const first = !this.card || this.card.request !== card.request;
+    this.card = card;
+    this.build(card);
+    if (first) {
+      this._focused = false; // a new request: it may take the focus again
+    }
+  }
+
+  /** Build the card's content from its data (undecided, or the record). */
+  protected abstract build(card: T): void;
 
   /** The request this card shows, while undecided; null once decided. */
-  protected abstract get request(): string | null;
+  protected get request(): string | null {
+    return this.card && !this.card.decision ? this.card.request : null;
+  }
 
   protected onAfterAttach(): void {
     if (this.pending) {
@@ -55,11 +77,6 @@ export abstract class DecisionCard extends Widget implements IRenderMime.IRender
   dispose(): void {
     this._watched?.changed.disconnect(this.refresh, this);
     super.dispose();
-  }
-
-  /** A new request shown: it may take the focus again. */
-  protected shown(): void {
-    this._focused = false;
   }
 
   protected connected(): CodeActModel | null {
@@ -137,8 +154,10 @@ export abstract class DecisionCard extends Widget implements IRenderMime.IRender
     }
   }
 
+  protected card: T | null = null;
   protected reason: HTMLInputElement | null = null;
   protected status: HTMLElement | null = null;
+  private _mimeType: string;
   private _model: () => CodeActModel | null;
   private _watched: CodeActModel | null = null;
   private _focused = false;
