@@ -89,14 +89,12 @@ class Decision:
         return self.action != "deny"
 
     def label(self) -> str:
-        if self.by == "nobody":
-            return "Denied: nobody could be asked"
-        if self.by == "interrupt":
-            return "Denied: interrupted"
-        who = {"person": "by you", "recorded": "as you decided before (recorded)",
-               "run": "allowed for this run"}[self.by]
+        special = {"nobody": "Denied: nobody could be asked", "interrupt": "Denied: interrupted",
+                   "run": "Allowed: you allowed this tool for the run"}
+        if self.by in special:
+            return special[self.by]
         verb = {"allow": "Allowed", "allow-run": "Allowed for the rest of this run", "deny": "Denied"}[self.action]
-        return verb if self.by == "run" else f"{verb} {who}"
+        return f"{verb} {'by you' if self.by == 'person' else 'as you decided before (recorded)'}"
 
     def refusal(self) -> str:
         """What the program's call_tool raises with, and the model reads: the same for a
@@ -193,7 +191,6 @@ class Gate:
         for answer in list(self._waiting):
             if not answer.done():
                 answer.set_result(decision)
-
 
 
 def denials(asked: Iterable[Asked]) -> tuple[str, ...]:

@@ -2,9 +2,9 @@
 
 cell -> messages -> model (streamed) -> program -> approval -> sandbox (streamed) -> output,
 repaired up to `max_repairs` times when the program fails, and each attempt remembered for
-the next cell and appended to the transcript. While a program runs, a call to a tool marked
-approval="each-call" comes back here to be decided (calls.py). The kernel (kernel.py) routes cells here and
-owns what outlives a cell; this module owns what happens inside one.
+the next cell and appended to the transcript. While a program runs, each call to a tool
+marked approval="each-call" comes back here to be decided (calls.py). The kernel (kernel.py)
+routes cells here and owns what outlives a cell; this module owns what happens inside one.
 """
 
 from __future__ import annotations
