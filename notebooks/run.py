@@ -23,11 +23,12 @@ OUT = HERE.parent / "executed-notebooks"  # outside notebooks/, so nbval does no
 PROGRAM = re.compile(r"```python\n(.*?)```", re.S)
 
 
-def _text(output: nbformat.NotebookNode) -> str:
+def _text(output: nbformat.NotebookNode, expected: bool = False) -> str:
     if output.output_type == "stream":
         return output.text
     if output.output_type == "error":
-        return f"{output.ename}: {output.evalue}\n"
+        note = "    (expected: this cell shows how the kernel refuses)\n" if expected else ""
+        return f"{output.ename}: {output.evalue}\n{note}"
     return output.get("data", {}).get("text/markdown", "")
 
 
@@ -44,8 +45,9 @@ def show(nb: nbformat.NotebookNode) -> None:
                     print(_text(output), end="")
             continue
         print(f"\n>>> {source}")
+        expected = "raises-exception" in cell.metadata.get("tags", [])
         for output in cell.outputs:
-            text = _text(output)
+            text = _text(output, expected)
             found = PROGRAM.search(text)
             if found and text.startswith("**Program**"):
                 print("--- program " + "-" * 48)
@@ -53,7 +55,7 @@ def show(nb: nbformat.NotebookNode) -> None:
                 print("--- output " + "-" * 49)
             elif output.output_type in ("stream", "error"):
                 print(text, end="")
-            elif text.startswith(("**Approved", "**Rejected", "**Not run", "<sub>")):
+            elif text.startswith(("**Approved", "**Rejected", "**Not run", "**Allowed", "**Denied", "<sub>")):
                 print("    " + re.sub(r"</?sub>|\*\*", "", text))
             elif text.startswith("_The program failed"):
                 print("    " + text.strip("_"))
@@ -85,10 +87,11 @@ def main(names: list[str]) -> int:
         del os.environ[key]  # the examples replay their transcripts: no model settings apply
     names = names or sorted(p.stem for p in HERE.glob("*.ipynb"))
     failed = [name for name in names if not run(name)]
-    print(f"\nexecuted notebooks written to {OUT.relative_to(HERE.parent)}/")
-    print("open them in JupyterLab: .venv/bin/jupyter lab notebooks/   (pick the CodeAct kernel)")
-    print("use a real model: replace a notebook's first cell with %model NAME (set OPENAI_API_KEY, "
-          "and --base-url URL for a local server)")
+    out = OUT.relative_to(HERE.parent)
+    print(f"\n{len(names) - len(failed)} of {len(names)} notebooks ran as recorded; executed copies in {out}/")
+    print(f"open them in JupyterLab: .venv/bin/jupyter lab {out}/   (the CodeAct kernel is their kernel)")
+    print("use a real model: in a notebook, replace the `%model replay ...` cell with %model NAME "
+          "(set OPENAI_API_KEY, and --base-url URL for a local server)")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
