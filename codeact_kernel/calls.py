@@ -168,8 +168,8 @@ class Gate:
             return Decision("allow", "run")
         recorded = self._recorded.get((request.tool, request.sha256))
         if recorded is not None:
-            action, reason = recorded
-            return Decision("allow" if action != "deny" else "deny", "recorded", reason)
+            action, reason = recorded  # "allow" or "deny" (transcript.recorded_calls)
+            return Decision(action, "recorded", reason)
         answer: concurrent.futures.Future[Decision] = concurrent.futures.Future()
         with hold:
             if self._closed is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 if TYPE_CHECKING:
     from .session import Session
@@ -31,7 +31,7 @@ CALL_MIME = "application/vnd.codeact.call+json"
 Phase = Literal["idle", "asking-model", "awaiting-approval", "running", "awaiting-call", "repairing"]
 Action = Literal["approve", "approve-allow", "reject", "allow", "allow-run", "deny"]
 """On a program's card: approve, approve-allow, reject. On a call's card: allow, allow-run, deny."""
-ACTIONS = ("approve", "approve-allow", "reject", "allow", "allow-run", "deny")
+ACTIONS = get_args(Action)
 
 
 # -- frontend to kernel ---------------------------------------------------------------------
