@@ -114,28 +114,36 @@ def engine_config():  # type: ignore[no-untyped-def]
     So a compiled guest can be cached where several machines read it: a shared home, or an
     emulated VM that sees its host's files (CI's, whose CPU has AVX2 but not AVX-512).
     """
-    import platform
-
     import wasmtime
 
     config = wasmtime.Config()
-    if platform.machine().lower() in ("x86_64", "amd64"):
+    if _code() == "x86-64-v3":
         for flag in _BEYOND_X86_64_V3:
             config.cranelift_flag_set(flag, "false")
     return config
+
+
+def _code() -> str:
+    """What compiled code `engine_config()` makes: in the cache key, so a copy compiled with
+    other settings (by an older version, for this CPU alone) is never taken for a portable one."""
+    import platform
+
+    machine = platform.machine().lower()
+    return "x86-64-v3" if machine in ("x86_64", "amd64") else machine or "native"
 
 
 def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
     """`wasm` compiled for `engine` (made from `engine_config()`), from the cache if it is there.
 
     wasmtime checks a cached copy before loading it; one it refuses (another wasmtime, or a
-    CPU without x86-64-v3) is compiled again. When the cache cannot be written (read-only),
-    the compiled guest is used from memory and the reason logged.
+    CPU without x86-64-v3) is compiled again, and the copies it replaces are removed. When the
+    cache cannot be written (read-only), the compiled guest is used from memory and the reason
+    logged.
     """
     import wasmtime
     import wasmtime.component as wc
 
-    cached = cache_dir() / f"{name}-{_file_key(wasm)}.cwasm"
+    cached = cache_dir() / f"{name}-{_file_key(wasm)}-{_code()}.cwasm"
     if cached.exists():
         try:
             return wc.Component.deserialize_file(engine, str(cached))
@@ -146,6 +154,10 @@ def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
         _atomic_write(cached, component.serialize())
     except OSError as exc:
         _log.warning("the compiled guest is not cached (%s): every process compiles it again", exc)
+        return component
+    for older in cached.parent.glob(f"{name}-*.cwasm"):  # 36 MB each: only the newest is kept
+        if older != cached:
+            older.unlink(missing_ok=True)
     return component
 
 

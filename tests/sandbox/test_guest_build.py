@@ -54,6 +54,19 @@ def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, caplog):
     assert cached.read_bytes() != foreign
 
 
+def test_a_new_compiled_copy_replaces_the_older_ones(cache):
+    """A copy under another key (another wasmtime, an older version's settings) is never loaded
+    again: compiling a new one removes it, so the cache does not grow by 36 MB each time."""
+    cache.mkdir()
+    stale = cache / "packaged-0123456789abcdef.cwasm"
+    stale.write_bytes(b"compiled by an earlier version")
+    other = cache / "guest-0123456789abcdef.cwasm"
+    other.write_bytes(b"another guest")
+    guest_build.compiled(_engine(), guest_build.packaged_guest_wasm(), "packaged")
+    assert not stale.exists() and other.exists()
+    assert len(list(cache.glob("packaged-*.cwasm"))) == 1
+
+
 def test_a_cache_that_cannot_be_written_still_gives_a_guest(tmp_path, monkeypatch, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
