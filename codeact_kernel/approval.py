@@ -1,26 +1,24 @@
-"""Approval: what may run without a human (pure policy), and the widget a human decides in.
+"""Approval as policy: what may run without a person, and what a decision lets run.
 
-Nothing runs before a decision. The widget is built from plain ipywidgets controls
-(Buttons, Textarea, Text, HTML) so every widget frontend can show it and tests can drive
-it with the same comm messages a browser sends.
+Nothing runs before a decision. This module decides nothing about how a person is asked
+(each view does that, views/): it says whether a program runs, must be asked about, or is
+only shown, and it builds the host-side guard that holds whatever the program does.
 """
 
 from __future__ import annotations
 
 import ast
-import asyncio
 import hashlib
-import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from .transcript import Approver
+from .protocol import Approver, DecisionKind, ProgramAction
 
-DecisionKind = Literal["approved", "edited", "rejected", "auto", "recorded", "recorded-unasked", "allowed"]
-Route = Literal["run", "widget", "stdin", "show-only", "fail-headless"]
+Route = Literal["run", "ask", "show-only"]
+RanBy = Literal["person", "policy"]
+"""Who let a recorded program run: a person, or a policy that ran it unasked."""
 
 
 @dataclass(frozen=True)
@@ -60,17 +58,17 @@ def scan(program: str) -> Scan:
     return Scan(tuple(names), dynamic)
 
 
-def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: Iterable[str],
-          recorded: Approver | None = None, allowed: Iterable[str] = ()) -> Route:
-    """Where a program goes under `policy`, given what the frontend can do.
+def route(policy: str, *, found: Scan, always_ask: Iterable[str], recorded: RanBy | None = None,
+          allowed: Iterable[str] = ()) -> Route:
+    """Whether a program runs unasked, needs a person, or is only shown, under `policy`.
 
     `auto` still asks when the program may call a tool marked `approval="always"`, by name
     or through a call_tool whose name is not a literal. `recorded` runs a program only if
     this exact text ran before (its SHA-256 is in the transcript; `recorded` says who let
     it run), and otherwise asks; one that ran unasked before is treated as `auto` treats
     it. Under either asking policy, a program that calls only tools a person `allowed` for
-    the session runs unasked (`covered`). A headless run (no stdin) never waits for a
-    human: it fails instead.
+    the session runs unasked (`covered`). Where nobody can be asked (a headless run), a
+    program routed to "ask" fails instead (see `unanswerable`).
     """
     if policy == "reject":
         return "show-only"
@@ -82,11 +80,7 @@ def route(policy: str, *, widgets: bool, stdin: bool, found: Scan, always_ask: I
         return "run"
     if covered(found, allowed):
         return "run"
-    if widgets:
-        return "widget"
-    if stdin:
-        return "stdin"
-    return "fail-headless"
+    return "ask"
 
 
 def covered(found: Scan, allowed: Iterable[str]) -> bool:
@@ -141,12 +135,16 @@ class Decision:
     allow: tuple[str, ...] = ()
     """Kind "approved": tools the person also allowed for the rest of the session.
     Kind "allowed": the session's allowed tools this program ran under, unasked."""
-    via: str | None = None
-    """Where a person decided: "extension" (its card), "widgets" or "stdin"; None for a policy."""
+    via: Approver | None = None
+    """Where a person decided; None for a policy."""
 
     @property
     def runs(self) -> bool:
-        return self.kind != "rejected"
+        return self.kind not in ("rejected", "rejected-by-policy")
+
+    @property
+    def by_person(self) -> bool:
+        return self.via is not None
 
     @property
     def sha256(self) -> str:
@@ -157,30 +155,20 @@ class Decision:
                 "auto": "Approved by policy (auto)",
                 "recorded": "Approved by policy (recorded: approved before, same SHA-256)",
                 "recorded-unasked": "Approved by policy (recorded: ran unasked before, same SHA-256)",
-                "allowed": "Ran without asking: it calls only tools allowed for this session"}[self.kind]
-
-    def record(self) -> str:
-        """One Markdown line that survives in a saved notebook without widget state."""
-        when = self.at.astimezone().strftime("%H:%M:%S")
-        text = f"**{self.label()}** at {when}"
-        if self.kind in ("approved", "edited") and self.allow:
-            text += f" · allowed for this session: {', '.join(self.allow)}"
-        if self.runs:
-            text += f" · sha256 `{self.sha256[:16]}`"
-        if self.reason:
-            text += f" · reason: {self.reason}"
-        return text
+                "allowed": "Ran without asking: it calls only tools allowed for this session",
+                "rejected-by-policy": "Not run: the approval policy is reject"}[self.kind]
 
 
-def decided(action: str, program: str, text: str, reason: str, offer: tuple[str, ...]) -> Decision:
+def decided(action: ProgramAction, program: str, text: str, reason: str, offer: tuple[str, ...],
+            via: Approver) -> Decision:
     """A person's choice on `program` as a Decision: "approve" runs `text` (edited if it
     differs), "approve-allow" also allows the offered tools the text calls (never more than
     `offer`), anything else rejects with `reason` for the model."""
     if action not in ("approve", "approve-allow"):
-        return Decision("rejected", program, reason.strip() or None)
+        return Decision("rejected", program, reason.strip() or None, via=via)
     allow = allowable(scan(text), ()) if action == "approve-allow" else ()
     allow = tuple(name for name in allow if name in offer)
-    return Decision("edited" if text != program else "approved", text, allow=allow)
+    return Decision("edited" if text != program else "approved", text, allow=allow, via=via)
 
 
 def refusal(decision: Decision, tool: str, always_ask: Iterable[str]) -> str | None:
@@ -220,86 +208,3 @@ def _refuse(reason: str) -> Callable[..., Any]:
         raise PermissionError(f"refused: {reason}")
 
     return refused
-
-
-def highlight(program: str) -> str:
-    """The program as self-contained HTML (inline styles, so any frontend renders it)."""
-    try:
-        from pygments import highlight as render
-        from pygments.formatters import HtmlFormatter
-        from pygments.lexers import PythonLexer
-    except ImportError:  # pragma: no cover - pygments comes with IPython
-        return f"<pre>{html.escape(program)}</pre>"
-    return render(program, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
-
-
-class ApprovalWidget:
-    """Approve, Edit and Reject buttons over the highlighted program; `decide()` awaits a click."""
-
-    def __init__(self, program: str, found: Scan, loop: asyncio.AbstractEventLoop,
-                 allow: tuple[str, ...] = ()) -> None:
-        """`allow`: the tools a person may allow for the session here (see `allowable`);
-        if any, a fourth button approves and allows them."""
-        import ipywidgets as w
-
-        self.program = program
-        self._loop = loop
-        self._future: asyncio.Future[Decision] = loop.create_future()
-        self.code = w.HTML(highlight(program))
-        self.calls = w.HTML(f"<b>Calls:</b> {html.escape(found.describe())}")
-        self.approve = w.Button(description="Approve", button_style="success", icon="check",
-                                tooltip="Run this program in the sandbox")
-        self.edit = w.Button(description="Edit", icon="pencil", tooltip="Edit the program before running it")
-        self.reject = w.Button(description="Reject", button_style="danger", icon="times",
-                               tooltip="Do not run; the reason goes to the model")
-        self.editor = w.Textarea(value=program, rows=min(30, program.count("\n") + 3),
-                                 layout=w.Layout(width="100%", display="none"))
-        self.reason = w.Text(placeholder="Reason for rejecting (optional, sent to the model)",
-                             layout=w.Layout(width="100%"))
-        self.allow = allow
-        buttons = [self.approve, self.edit, self.reject]
-        if allow:  # only then: every control made is shown, and closed with the view
-            approve_and_allow = w.Button(description="Approve and allow", icon="check-double",
-                                         tooltip=f"Run this, and later programs that call only "
-                                                 f"{', '.join(allow)}, without asking (this session)")
-            approve_and_allow.on_click(lambda _b: self._decide("allow"))
-            buttons.insert(1, approve_and_allow)
-        self.approve.on_click(lambda _b: self._decide("approve"))
-        self.edit.on_click(lambda _b: self._start_editing())
-        self.reject.on_click(lambda _b: self._decide("reject"))
-        self.view = w.VBox([self.calls, self.code, self.editor,
-                            w.HBox(buttons), self.reason])
-
-    def _start_editing(self) -> None:
-        self.editor.layout.display = ""
-        self.code.layout.display = "none"
-        self.edit.disabled = True
-
-    def _decide(self, action: str) -> None:
-        if action == "allow":
-            action = "approve-allow" if self.allow else "approve"
-        decision = decided(action, self.program, self.editor.value, self.reason.value, self.allow)
-        # Comm handlers may run on another thread: resolve through the loop.
-        self._loop.call_soon_threadsafe(self._resolve, decision)
-
-    def _resolve(self, decision: Decision) -> None:
-        if not self._future.done():
-            self._future.set_result(decision)
-
-    async def decide(self) -> Decision:
-        return await self._future
-
-    def close(self) -> None:
-        """Close every control and its layout and style, so no comm outlives the decision."""
-        close_tree(self.view)
-
-
-def close_tree(widget) -> None:  # type: ignore[no-untyped-def]
-    from ipywidgets import Widget
-
-    for child in getattr(widget, "children", ()):
-        close_tree(child)
-    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-        if isinstance(part, Widget):
-            part.close()
-    widget.close()

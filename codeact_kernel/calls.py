@@ -9,8 +9,8 @@ reason, which the program gets as a `ToolError` it may catch and the model reads
 
 The program's thread asks (`Gate.wrap` puts the question into the tool, where the call
 arrives on the host); the cell answers on the kernel's event loop (`Gate.questions`), with
-whoever can decide there (cell.py: the extension's card, the widget below, a stdin prompt,
-or nobody, which is a denial). The run's timeout stands still meanwhile (`Calling.hold`).
+whoever can decide there (the cell's view, views/: the extension's card, a widget, a console
+prompt, or nobody, which is a denial). The run's timeout stands still meanwhile (`Calling.hold`).
 Under the `recorded` policy, a person's earlier decision on the same program, tool and
 arguments is applied again without asking.
 """
@@ -20,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
-import html
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from .clipping import clip
+from .protocol import Approver, CallAction
+from .record import CallRecord
 from .sandbox.base import calling
 
-Action = Literal["allow", "allow-run", "deny"]
 By = Literal["person", "recorded", "run", "nobody", "interrupt"]
 """Who decided: a person now, a person before (`recorded`), the person's "for this run"
 earlier in the run, nobody (no one could be asked), or an interrupt."""
@@ -77,11 +78,11 @@ class Request:
 
 @dataclass(frozen=True)
 class Decision:
-    action: Action
+    action: CallAction
     by: By
     reason: str | None = None
-    via: str | None = None
-    """Where a person decided: "extension", "widgets" or "stdin"."""
+    via: Approver | None = None
+    """Where a person decided."""
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -112,18 +113,15 @@ class Asked:
     request: Request
     decision: Decision
 
-    def record(self) -> dict[str, Any]:
-        """As the transcript keeps it: the arguments' SHA-256 and a clipped copy."""
+    def record(self) -> CallRecord:
+        """As the transcript keeps it (the arguments' SHA-256 and a clipped copy), the panel
+        lists it, and the model hears of a denial."""
         d, r = self.decision, self.request
-        return {"tool": r.tool, "line": r.line, "args_sha256": r.sha256,
-                "args": _clip(json.dumps(r.arguments, ensure_ascii=False, default=str), 1000),
-                "decision": d.action, "by": d.by, "via": d.via, "reason": d.reason, "at": d.at.isoformat()}
-
-    def markdown(self) -> str:
-        """One line that survives in a saved notebook, in every frontend."""
-        when = self.decision.at.astimezone().strftime("%H:%M:%S")
-        text = f"**{self.decision.label()}** at {when} · `{_clip(self.request.describe(), 160)}`, {self.request.where()}"
-        return text + (f" · reason: {self.decision.reason}" if self.decision.reason else "")
+        return CallRecord(tool=r.tool, line=r.line, args_sha256=r.sha256,
+                          args=clip(json.dumps(r.arguments, ensure_ascii=False, default=str), 1000),
+                          call=r.describe(), decision=d.action, by=d.by, via=d.via, reason=d.reason,
+                          label=d.label(), denial=None if d.allows else f"{r.describe()} at {r.where()}: {d.refusal()}",
+                          at=d.at.isoformat())
 
 
 class Gate:
@@ -134,7 +132,7 @@ class Gate:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
-                 recorded: Mapping[tuple[str, str], tuple[Action, str | None]] | None = None) -> None:
+                 recorded: Mapping[tuple[str, str], tuple[CallAction, str | None]] | None = None) -> None:
         self._loop = loop
         self._recorded = dict(recorded or {})
         self._questions: asyncio.Queue[tuple[Request, concurrent.futures.Future[Decision]]] = asyncio.Queue()
@@ -193,82 +191,13 @@ class Gate:
                 answer.set_result(decision)
 
 
-def denials(asked: Iterable[Asked]) -> tuple[str, ...]:
-    """The calls denied in a run, as the model is told of them next turn."""
-    return tuple(f"{a.request.describe()} at {a.request.where()}: {a.decision.refusal()}"
-                 for a in asked if not a.decision.allows)
-
-
-def ask_line(request: Request) -> str:
-    """The question at a console prompt (jupyter console): the call, then the choices."""
-    return (f"The program wants to call {_clip(request.describe(), 300)} at {request.where()}. "
-            f"Allow it? [y/N/r: yes, and {request.tool} for the rest of this run; anything else is "
-            "a reason for denying] ")
-
-
-def from_answer(answer: str) -> tuple[Action, str | None]:
-    """A console answer as a decision: y, r (for the run), else a denial with the answer as reason."""
-    text = answer.strip()
-    if text.lower() in ("y", "yes"):
-        return "allow", None
-    if text.lower() == "r":
-        return "allow-run", None
-    return "deny", None if text.lower() in ("", "n", "no") else text
-
-
 def _collapsed(value: Any, limit: int = _VALUE_CHARS) -> Any:
     """The value with every long string (or long list) shortened, saying how much was left out."""
     if isinstance(value, str):
-        return _clip(value, limit)
+        return clip(value, limit)
     if isinstance(value, dict):
         return {key: _collapsed(item, limit) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         items = [_collapsed(item, limit) for item in value[:20]]
         return items + [f"… {len(value) - 20} more items"] if len(value) > 20 else items
     return value
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    return f"{text[:head]}… [{len(text) - limit:,} characters] …{text[len(text) - (limit - head):]}"
-
-
-class CallWidget:
-    """Allow, Allow for this run and Deny over the call; for widget frontends without the extension."""
-
-    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop) -> None:
-        import ipywidgets as w
-
-        self._loop = loop
-        self._future: asyncio.Future[Decision] = loop.create_future()
-        summary = (f"<b>The program wants to call <code>{html.escape(request.tool)}</code></b> "
-                   f"at {html.escape(request.where())}; it waits for you:")
-        self.allow = w.Button(description="Allow", button_style="success", icon="check",
-                              tooltip="Run this call; ask again at the next one")
-        self.allow_run = w.Button(description=f"Allow {request.tool} for this run", icon="check-double",
-                                  tooltip=f"Run this call and every later call to {request.tool} in this run")
-        self.deny = w.Button(description="Deny", button_style="danger", icon="times",
-                             tooltip="The call raises ToolError in the program, with your reason")
-        self.reason = w.Text(placeholder="Reason for denying (optional; the program and the model see it)",
-                             layout=w.Layout(width="100%"))
-        self.allow.on_click(lambda _b: self._decide("allow"))
-        self.allow_run.on_click(lambda _b: self._decide("allow-run"))
-        self.deny.on_click(lambda _b: self._decide("deny"))
-        self.view = w.VBox([w.HTML(summary), w.HTML(f"<pre>{html.escape(request.pretty())}</pre>"),
-                            w.HBox([self.allow, self.allow_run, self.deny]), self.reason])
-
-    def _decide(self, action: Action) -> None:
-        reason = self.reason.value.strip() or None if action == "deny" else None
-        decision = Decision(action, "person", reason, via="widgets")
-        # Comm handlers may run on another thread: resolve through the loop.
-        self._loop.call_soon_threadsafe(lambda: self._future.done() or self._future.set_result(decision))
-
-    async def decide(self) -> Decision:
-        return await self._future
-
-    def close(self) -> None:
-        from .approval import close_tree
-
-        close_tree(self.view)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from .approval import scan
-from .model import Turn
+from .clipping import clip
+from .model import Turn, find_program
 
 OUTPUT_CHARS = 2000
 """How much of a whole turn's output (and error) the model sees: head and tail."""
@@ -32,7 +33,6 @@ CONDENSED_CHARS = 240
 
 Form = Literal["whole", "condensed", "left out"]
 _TOKEN = re.compile(r" ?[A-Za-z]+|\d{1,3}| ?[^\sA-Za-z\d]{1,3}|\s+(?!\S)|\s")
-_FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,15 @@ def condense(turn: Turn) -> Turn:
     """The turn in brief: its reply's program as one line naming the tools it called, its
     output and error to head and tail."""
     summary = f"[program: {_describe(turn.program)}]" if turn.program else ""
-    reply = _FENCE.sub(lambda _m: summary, turn.reply) if turn.program else turn.reply
+    found = find_program(turn.reply) if turn.program else None
+    reply = turn.reply[:found.start] + summary + turn.reply[found.end:] if found is not None else turn.reply
     return replace(turn, reply=reply.strip() or summary,
                    program=f"# {_describe(turn.program)}" if turn.decision == "edited" and turn.program else turn.program,
                    output=_clip(turn.output), error=_clip(turn.error) if turn.error else None)
+
+
+def _clip(text: str) -> str:
+    return clip(text.rstrip("\n"), CONDENSED_CHARS, head=1 / 2)
 
 
 def describe(window: Window, budget: int | None) -> str:
@@ -152,11 +157,3 @@ def _tokens(turn: Turn) -> int:
 def estimate(text: str) -> int:
     """About how many tokens `text` is (see the module docstring)."""
     return len(_TOKEN.findall(text))
-
-
-def _clip(text: str) -> str:
-    text = text.rstrip("\n")
-    if len(text) <= CONDENSED_CHARS:
-        return text
-    half = CONDENSED_CHARS // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half:,} characters left out ...]\n{text[-half:]}"

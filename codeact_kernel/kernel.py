@@ -1,10 +1,11 @@
 """The CodeAct kernel: where cells are routed and the parts are wired together.
 
 A cell is a prompt unless it starts with `%%python` (ordinary IPython code in the kernel's
-namespace) or is a line magic. A prompt goes to a `PromptCell` (cell.py), which carries it
-through model, approval and sandbox; the kernel gives it the richest approver the frontend
-offers (the extension's card, ipywidgets, stdin, or nobody), turns its failures into error
-replies, and makes an interrupt cancel it. The extension's comm (comm.py) is served from here.
+namespace) or is a line magic. A prompt goes to a `Turn` (turn.py), which carries it through
+model, approval and sandbox; the kernel gives it the view of the richest frontend present
+(views/: the extension's cards, ipywidgets, a console's stdin, or nobody), turns its failures
+into error replies, and makes an interrupt cancel it. The extension's comm (comm.py) is
+served from here.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
 from . import __version__, comm
-from .cell import Approver, CellIO, Failure, PromptCell
 from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError
 from .magics import CodeActMagics
+from .protocol import SETTABLE
 from .session import Session
 from .tools import tool
+from .turn import Failure, Turn
+from .views import CellIO, pick
+from .views.extension import state
 
 PYTHON_MARKER = "%%python"
 _MAGIC = re.compile(r"%{1,2}[A-Za-z_]")
 _EXIT = ("exit", "quit", "exit()", "quit()")
-_SETTABLE = ("approval", "model")  # what the extension's panel may change, through the magic
 
 
 class CodeActKernel(IPythonKernel):
@@ -77,8 +80,8 @@ class CodeActKernel(IPythonKernel):
         self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
         self.shell.input_transformers_cleanup.insert(0, _strip_python_marker)
         self.shell.user_ns["tool"] = tool
-        self._cell: PromptCell | None = None
-        self.extension = comm.Extension(lambda phase, pending: comm.state(self.codeact, phase, pending),
+        self._cell: Turn | None = None
+        self.extension = comm.Extension(lambda phase, pending: state(self.codeact, phase, pending),
                                         self._apply_setting)
         self.extension.register(self.comm_manager)
         # Importing ipywidgets registers its comm targets, so a widget frontend's control
@@ -144,10 +147,9 @@ class CodeActKernel(IPythonKernel):
         else:
             count -= 1
         parent = self.get_parent("shell")
-        io = CellIO(stream=lambda name, text: self._publish_stream(parent, name, text), ask=self._input,
-                    namespace=shell.user_ns)
-        self._cell = cell = PromptCell(self.codeact, self.extension, io, approver=self._approver(allow_stdin),
-                                       cell_id=cell_id)
+        io = CellIO(stream=lambda name, text: self._publish_stream(parent, name, text), ask=self._input)
+        view = pick(io, self.extension, widgets=_frontend_renders_widgets(), stdin=allow_stdin)
+        self._cell = cell = Turn(self.codeact, view, shell.user_ns, cell_id=cell_id)
         task = asyncio.ensure_future(self._answer(cell, prompt))
         restore = self._interrupt_cancels(task)
         try:
@@ -161,28 +163,20 @@ class CodeActKernel(IPythonKernel):
             status = self._error(type(exc).__name__, str(exc))
         finally:
             restore()
-            cell.close()
+            view.close()
             self._cell = None
             self.extension.set_phase("idle")
         return {**status, "execution_count": count, "payload": []}
 
-    async def _answer(self, cell: PromptCell, prompt: str) -> None:
+    async def _answer(self, cell: Turn, prompt: str) -> None:
         if self._config_error is not None:
             raise self._config_error
         await cell.answer(prompt)
 
-    def _approver(self, allow_stdin: bool) -> Approver | None:
-        """The richest way to ask a person this frontend offers; None: nobody can answer."""
-        if self.extension.connected:
-            return "extension"
-        if _frontend_renders_widgets():
-            return "widgets"
-        return "stdin" if allow_stdin else None
-
     def _apply_setting(self, name: str, value: str) -> tuple[bool, str]:
         """A change from the extension's panel, made by the magic a person would type."""
-        if name not in _SETTABLE:
-            return False, f"the panel cannot set {name!r} (only {', '.join(_SETTABLE)})"
+        if name not in SETTABLE:
+            return False, f"the panel cannot set {name!r} (only {', '.join(SETTABLE)})"
         assert self.shell is not None
         try:
             with capture_output() as captured:

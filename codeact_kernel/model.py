@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -27,7 +27,10 @@ import openai
 if TYPE_CHECKING:
     from codeact_kernel.sandbox.base import Grants
 
+from codeact_kernel.clipping import clip
 from codeact_kernel.config import DEFAULT_MODEL
+from codeact_kernel.markdown import code_block
+from codeact_kernel.protocol import Outcome
 from codeact_kernel.errors import (BadModelReply, ModelAuthError, ModelError, ModelServerError,
                                    ModelTimeout, ModelUnreachable, NoApiKey, RateLimited, UnknownModel)
 
@@ -37,7 +40,6 @@ LOCAL_DUMMY_KEY = "no-key-needed-for-a-local-server"
 BACKOFF_BASE = 0.5  # first retry after 0.5 s, then 1 s, 2 s, ...
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 10.0  # a server asking for longer still gets retried after 10 s
-DECISIONS = frozenset({"approved", "edited", "rejected", "auto", "no-code"})
 
 
 @dataclass(frozen=True, repr=False)
@@ -108,14 +110,14 @@ class Turn:
     program: str | None
     output: str
     error: str | None
-    decision: str  # approved | edited | rejected | auto | no-code
-    reason: str | None = None  # why the user rejected the program, if they said
+    decision: Outcome
+    reason: str | None = None  # why the program did not run: the person's words, or the policy
     denied: tuple[str, ...] = ()
     """Calls the user denied while it ran (tools marked approval='each-call'), each with why."""
 
     def __post_init__(self) -> None:
-        if self.decision not in DECISIONS:
-            raise ValueError(f"Turn.decision must be one of {sorted(DECISIONS)}, not {self.decision!r}")
+        if self.decision not in get_args(Outcome):
+            raise ValueError(f"Turn.decision must be one of {', '.join(get_args(Outcome))}, not {self.decision!r}")
 
 
 # --------------------------------------------------------------------------- the request
@@ -426,43 +428,77 @@ _DOCTEST = re.compile(r"^(>>>|\.\.\.)( |$)")
 _IPYTHON = re.compile(r"^(In \[\d*\]:|\s*\.\.\.:)( |$)")
 
 
-def extract_program(text: str) -> str | None:
+@dataclass(frozen=True)
+class Found:
+    """The program in a reply, and where its fenced block is: the reply's prose is the rest."""
+
+    program: str
+    start: int
+    end: int
+    """The block's span in the reply's text: its opening fence to past its closing fence."""
+
+
+def find_program(text: str) -> Found | None:
     """The program in a reply: the first ```python block, or a lone untagged block; else None.
 
-    None means the reply is prose: the kernel shows it as Markdown and runs nothing. Reasoning
+    None means the reply is prose: the kernel shows it and runs nothing. Reasoning
     (`<think>`) is ignored, a leading `%%python` line and `>>>`/`In [1]:` prompts are removed,
     and a block cut off before its closing fence still counts (check `Reply.finish_reason`).
     """
-    blocks = _fenced_blocks(_THINKING.sub("", text))
-    chosen = next((body for tag, body in blocks if tag in _PYTHON_TAGS), None)
+    blocks = _fenced_blocks(_THINKING.sub(_blank, text))
+    chosen = next((block for block in blocks if block[0] in _PYTHON_TAGS), None)
     if chosen is None and len(blocks) == 1 and blocks[0][0] == "":
-        chosen = blocks[0][1]
+        chosen = blocks[0]
     if chosen is None:
         return None
-    program = _strip_markers(chosen).strip("\n").rstrip()
-    return program or None
+    program = _strip_markers(chosen[1]).strip("\n").rstrip()
+    return Found(program, chosen[2], chosen[3]) if program else None
 
 
-def _fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(tag, body) of every fenced block, by CommonMark's rules for fences."""
-    lines = text.splitlines()
-    blocks: list[tuple[str, str]] = []
+def extract_program(text: str) -> str | None:
+    """The program `find_program` finds, or None."""
+    found = find_program(text)
+    return found.program if found is not None else None
+
+
+def prose_of(text: str, found: Found | None = None) -> str:
+    """What a reply says besides its program (and its reasoning): shown on its own."""
+    if found is not None:
+        text = text[:found.start] + text[found.end:]
+    return _THINKING.sub("", text).strip()
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A reasoning block with everything but its line breaks blanked: offsets stay true."""
+    return re.sub(r"[^\r\n]", " ", match.group())
+
+
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str, int, int]]:
+    """(tag, body, start, end) of every fenced block, by CommonMark's rules for fences."""
+    lines = [(m.group(1), m.start(), m.end()) for m in _LINE.finditer(text) if m.end() > m.start() or m.start() < len(text)]
+    blocks: list[tuple[str, str, int, int]] = []
     i = 0
     while i < len(lines):
-        opening = _FENCE.match(lines[i])
+        opening = _FENCE.match(lines[i][0])
+        start = lines[i][1]
         i += 1
         if not opening:
             continue
         fence, info = opening["fence"], opening["info"].strip()
         tag = info.split()[0].strip("{}.").lower() if info else ""
         body: list[str] = []
+        end = len(text)
         while i < len(lines):
-            line = lines[i].strip()
+            line = lines[i][0].strip()
             i += 1
             if len(line) >= len(fence) and set(line) == {fence[0]}:
+                end = lines[i - 1][2]
                 break
-            body.append(lines[i - 1])
-        blocks.append((tag, textwrap.dedent("\n".join(body))))
+            body.append(lines[i - 1][0])
+        blocks.append((tag, textwrap.dedent("\n".join(body)), start, end))
     return blocks
 
 
@@ -540,30 +576,21 @@ def _with_outcome(outcome: str | None, prompt: str) -> str:
 
 def _outcome(turn: Turn, limit: int) -> str | None:
     """What happened to the program in `turn`, for the model; None if nothing was proposed."""
-    if turn.decision == "rejected":
+    if turn.decision in ("rejected", "rejected-by-policy"):
         reason = turn.reason or "no reason given"
         return f"The user rejected your previous program, so it did not run: {reason}."
     if turn.decision == "no-code" or turn.program is None:
         return None
     told = "Your previous program"
     if turn.decision == "edited":
+        # Fenced as the user sees it (markdown.code_block): no line of what ran, printed or
+        # raised can close the block it is quoted in and pass for the conversation's own text.
         told = ("The user edited your previous program before running it; what ran was:\n"
-                f"```python\n{turn.program}\n```\nIt")
-    output = _truncate(turn.output, limit)
-    told += f" printed:\n```text\n{output}\n```" if output.strip() else " printed nothing."
+                + code_block(turn.program, "python") + "\nIt")
+    output = clip(turn.output.rstrip("\n"), limit)
+    told += " printed:\n" + code_block(output, "text") if output.strip() else " printed nothing."
     if turn.error:
-        told += f"\nIt failed with:\n```text\n{_truncate(turn.error, limit)}\n```"
+        told += "\nIt failed with:\n" + code_block(clip(turn.error.rstrip("\n"), limit), "text")
     if turn.denied:
         told += "\nThe user denied these tool calls while it ran:\n" + "\n".join(f"- {d}" for d in turn.denied)
     return told
-
-
-def _truncate(text: str, limit: int) -> str:
-    """Head and tail of `text` with a marker saying how much was left out."""
-    text = text.rstrip("\n")
-    if len(text) <= limit:
-        return text
-    head = max(limit * 2 // 3, 0)
-    tail = max(limit - head, 0)
-    marker = f"\n[... {len(text) - head - tail:,} characters omitted ...]\n"
-    return text[:head] + marker + (text[len(text) - tail:] if tail else "")

@@ -1,6 +1,6 @@
 """What a kernel remembers between cells: settings, the conversation, the sandbox in use.
 
-The kernel and the magics share one `Session`; neither reaches into the other.
+The kernel, the magics and each cell's turn share one `Session`; none reaches into another.
 """
 
 from __future__ import annotations
@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .comm import RunInfo
+from .approval import RanBy
 from .config import Config
 from .local_model import LocalServer, parse_local
 from .model import ModelConfig, Turn
+from .protocol import CallAction
+from .record import TurnRecord
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
-from .transcript import Approver, Replay, approved_programs, default_path, recorded_calls
+from .transcript import Replay, Transcript, approved_programs, default_path, recorded_calls
 
 
 @dataclass
@@ -22,6 +24,9 @@ class Session:
     config: Config
     registry: Registry = field(default_factory=lambda: REGISTRY)
     history: list[Turn] = field(default_factory=list)
+    """The conversation the model remembers (`%forget` clears it)."""
+    records: list[TurnRecord] = field(default_factory=list)
+    """Every attempt of this session, as recorded (the extension's panel lists them)."""
     _choice: Choice | None = None
     _choice_for: tuple[str, str] | None = None
     announced: bool = False
@@ -29,8 +34,13 @@ class Session:
     local: LocalServer | None = None
     allowed_tools: set[str] = field(default_factory=set)
     """Tools a person allowed for the session: programs that call only these run unasked."""
-    runs: list[RunInfo] = field(default_factory=list)
-    """This session's turns as the extension's panel lists them."""
+
+    def remember(self, record: TurnRecord) -> None:
+        """Add an attempt to the conversation and the session's runs, and append it to the
+        transcript. Raises OSError when the transcript cannot be written (the rest is done)."""
+        self.history.append(record.turn())
+        self.records.append(record)
+        Transcript(self.transcript_path()).append(record)
 
     def replay(self, path: Path) -> Replay:
         """The transcript standing in for the model, loaded once per path."""
@@ -41,12 +51,12 @@ class Session:
     def transcript_path(self) -> Path:
         return self.config.transcript or default_path()
 
-    def recorded_approvals(self) -> dict[str, Approver]:
+    def recorded_approvals(self) -> dict[str, RanBy]:
         """SHA-256 of programs that ran before, with who let them run: in this session's
         transcript and the replayed one."""
         return approved_programs(self._recordings())
 
-    def recorded_calls(self, program_sha256: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    def recorded_calls(self, program_sha256: str) -> dict[tuple[str, str], tuple[CallAction, str | None]]:
         """A person's earlier decisions on the calls this program asked about (see calls.py)."""
         return recorded_calls(self._recordings(), program_sha256)
 

@@ -16,14 +16,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from .approval import RanBy
 from .errors import ReplayMiss
 from .model import Turn
+from .protocol import CallAction
+from .record import TurnRecord
 
 DEFAULT_NAME = "codeact-transcript.jsonl"
-RAN = ("approved", "edited", "auto")
-Approver = Literal["person", "policy"]
+_AS_THE_MODEL_HEARD = {"approved": "ran", "auto": "ran", "recorded": "ran", "recorded-unasked": "ran",
+                       "allowed": "ran", "rejected-by-policy": "rejected"}
 
 
 def default_path(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
@@ -41,13 +44,13 @@ def conversation_hash(history: Iterable[Turn]) -> str:
     """A stable hash of the conversation so far, as the model saw it.
 
     Who approved a program that ran (a person, `auto`, `recorded`) is not part of it, so a
-    notebook recorded with one policy replays under another.
+    notebook recorded with one policy replays under another: every unedited program that ran
+    is "ran", and a policy's refusal a rejection (its reason says which).
     """
     turns = []
     for turn in history:
         fields = asdict(turn)
-        if fields["decision"] in RAN and fields["decision"] != "edited":
-            fields["decision"] = "ran"
+        fields["decision"] = _AS_THE_MODEL_HEARD.get(fields["decision"], fields["decision"])
         if not fields["denied"]:  # as before calls could be denied: older recordings still match
             del fields["denied"]
         turns.append(fields)
@@ -65,9 +68,9 @@ class Transcript:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: TurnRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"recorded_at": datetime.now(timezone.utc).isoformat(), **record},
+        line = json.dumps({"recorded_at": datetime.now(timezone.utc).isoformat(), **record.to_json()},
                           ensure_ascii=False, default=str)
         with open(self.path, "a+b") as f:
             # After a crash mid-write the file ends inside a line: end it, so that this
@@ -77,8 +80,8 @@ class Transcript:
             f.flush()
             os.fsync(f.fileno())
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(read(self.path))
+    def __iter__(self) -> Iterator[TurnRecord]:
+        return iter(records(self.path))
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -104,39 +107,42 @@ def read(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def records(path: Path) -> list[TurnRecord]:
+    """Every record in a transcript, typed."""
+    return [TurnRecord.from_json(record) for record in read(path)]
+
+
 class TranscriptWarning(UserWarning):
     """A transcript line could not be read and was skipped."""
 
 
-def approved_programs(paths: Iterable[Path]) -> dict[str, Approver]:
+def approved_programs(paths: Iterable[Path]) -> dict[str, RanBy]:
     """SHA-256 of every program that ran in these transcripts, each with who let it run: a
     "person", or a "policy" (auto, or a session allowance) that ran it unasked. Under
     `recorded` only a person's approval lets a program call a tool marked approval='always'."""
-    found: dict[str, Approver] = {}
+    found: dict[str, RanBy] = {}
     for path in paths:
-        for r in read(path):
-            sha, decision = r.get("ran_sha256"), r.get("decision")
-            if sha and decision in ("approved", "edited", "recorded"):
-                found[sha] = "person"
-            elif sha and decision in ("auto", "allowed", "recorded-unasked"):
-                found.setdefault(sha, "policy")
+        for r in records(path):
+            if r.ran_sha256 and r.decision in ("approved", "edited", "recorded"):
+                found[r.ran_sha256] = "person"
+            elif r.ran_sha256 and r.decision in ("auto", "allowed", "recorded-unasked"):
+                found.setdefault(r.ran_sha256, "policy")
     return found
 
 
-def recorded_calls(paths: Iterable[Path], program_sha256: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+def recorded_calls(paths: Iterable[Path], program_sha256: str) -> dict[tuple[str, str], tuple[CallAction, str | None]]:
     """A person's decisions on calls asked about in this program (approval='each-call'), by
     (tool, arguments' SHA-256): "allow" or "deny", with the reason. Allowed for the rest of a
     run counts as allowed for each call it let through. Denials nobody made (headless, an
     interrupt) are not decisions, and are asked again."""
-    found: dict[tuple[str, str], tuple[str, str | None]] = {}
+    found: dict[tuple[str, str], tuple[CallAction, str | None]] = {}
     for path in paths:
-        for r in read(path):
-            if r.get("ran_sha256") != program_sha256:
+        for r in records(path):
+            if r.ran_sha256 != program_sha256:
                 continue
-            for call in r.get("calls") or ():
-                if call.get("by") in ("person", "recorded", "run"):
-                    action = "deny" if call.get("decision") == "deny" else "allow"
-                    found[(call.get("tool"), call.get("args_sha256"))] = (action, call.get("reason"))
+            for call in r.calls:
+                if call.by in ("person", "recorded", "run"):
+                    found[(call.tool, call.args_sha256)] = ("deny" if call.decision == "deny" else "allow", call.reason)
     return found
 
 
@@ -147,12 +153,11 @@ class Replay:
         if not path.exists():
             raise ReplayMiss(f"the replay transcript {path} does not exist")
         self.path = path
-        self._replies: dict[tuple[str, str], dict[str, Any]] = {}
-        for record in read(path):
-            key = (record.get("conversation"), record.get("prompt"))
-            self._replies.setdefault(key, record)  # type: ignore[arg-type]
+        self._replies: dict[tuple[str, str], TurnRecord] = {}
+        for record in records(path):
+            self._replies.setdefault((record.conversation, record.prompt), record)
 
-    def reply(self, conversation: str, prompt: str) -> dict[str, Any]:
+    def reply(self, conversation: str, prompt: str) -> TurnRecord:
         """The recorded turn for this point of the conversation; a miss names the prompt."""
         record = self._replies.get((conversation, prompt))
         if record is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codeact_kernel.approval import Decision, Scan, allowable, covered, guard, route, scan
+from codeact_kernel.views import render
 
 
 def test_scan_finds_literal_tool_names_in_order():
@@ -27,39 +28,38 @@ def test_scan_marks_what_it_cannot_read_as_dynamic(program):
 SENSITIVE = {"delete_everything"}
 
 
-@pytest.mark.parametrize(("policy", "program", "widgets", "stdin", "recorded", "expected"), [
-    ("ask", "call_tool('a')", True, True, None, "widget"),
-    ("ask", "call_tool('a')", False, True, None, "stdin"),
-    ("ask", "call_tool('a')", False, False, None, "fail-headless"),
-    ("auto", "call_tool('a')", False, False, None, "run"),
-    ("auto", "call_tool('delete_everything')", True, True, None, "widget"),
-    ("auto", "n = 'delete_' + 'everything'\ncall_tool(n)", False, False, None, "fail-headless"),
-    ("reject", "call_tool('a')", True, True, None, "show-only"),
-    ("recorded", "call_tool('a')", False, False, "person", "run"),
-    ("recorded", "call_tool('a')", False, False, None, "fail-headless"),
-    ("recorded", "call_tool('a')", True, True, None, "widget"),
+@pytest.mark.parametrize(("policy", "program", "recorded", "expected"), [
+    ("ask", "call_tool('a')", None, "ask"),
+    ("auto", "call_tool('a')", None, "run"),
+    ("auto", "call_tool('delete_everything')", None, "ask"),
+    ("auto", "n = 'delete_' + 'everything'\ncall_tool(n)", None, "ask"),
+    ("reject", "call_tool('a')", None, "show-only"),
+    ("recorded", "call_tool('a')", "person", "run"),
+    ("recorded", "call_tool('a')", None, "ask"),
     # It ran unasked before: what auto would ask about, recorded asks about too.
-    ("recorded", "call_tool('a')", False, False, "policy", "run"),
-    ("recorded", "call_tool('delete_everything')", False, True, "policy", "stdin"),
-    ("recorded", "call_tool('delete_everything')", False, True, "person", "run"),
+    ("recorded", "call_tool('a')", "policy", "run"),
+    ("recorded", "call_tool('delete_everything')", "policy", "ask"),
+    ("recorded", "call_tool('delete_everything')", "person", "run"),
 ])
-def test_route(policy, program, widgets, stdin, recorded, expected):
-    assert route(policy, widgets=widgets, stdin=stdin, found=scan(program), always_ask=SENSITIVE,
-                 recorded=recorded) == expected
+def test_route(policy, program, recorded, expected):
+    """Pure policy: whether a person is needed, never which frontend asks (views/ decide that,
+    and a headless run fails where a person is needed: tests/test_kernel.py)."""
+    assert route(policy, found=scan(program), always_ask=SENSITIVE, recorded=recorded) == expected
 
 
 def test_auto_without_sensitive_tools_runs_dynamic_calls():
-    assert route("auto", widgets=False, stdin=False, found=scan("call_tool(x)"), always_ask=set()) == "run"
+    assert route("auto", found=scan("call_tool(x)"), always_ask=set()) == "run"
 
 
 def test_a_decision_records_exactly_what_runs():
     approved = Decision("edited", "print(2)\n")
     assert approved.runs and approved.sha256 == Decision("approved", "print(2)\n").sha256
     assert approved.sha256 != Decision("approved", "print(2)").sha256
-    record = approved.record()
+    record = render.decision(approved).markdown
     assert record.startswith("**Approved after editing** at ") and approved.sha256[:16] in record
     rejected = Decision("rejected", "print(2)", "too risky")
-    assert not rejected.runs and "sha256" not in rejected.record() and "reason: too risky" in rejected.record()
+    shown = render.decision(rejected).markdown
+    assert not rejected.runs and "sha256" not in shown and "reason: too risky" in shown
 
 
 def test_the_guard_refuses_an_always_tool_only_where_no_person_approved():
@@ -79,8 +79,7 @@ def test_a_session_allowance_covers_programs_that_name_only_allowed_tools():
     assert not covered(scan("call_tool('a')\ncall_tool('d')"), {"a", "b"})
     assert not covered(scan("n = 'a'\ncall_tool(n)"), {"a"})  # chosen at run time: asked about
     assert not covered(scan("print(1)"), {"a"})  # calls nothing: asked about, as before any allowance
-    assert route("ask", widgets=True, stdin=True, found=scan("call_tool('a')"), always_ask=(),
-                 allowed={"a"}) == "run"
+    assert route("ask", found=scan("call_tool('a')"), always_ask=(), allowed={"a"}) == "run"
     assert allowable(scan("call_tool('a')\ncall_tool('delete_everything')"), SENSITIVE) == ()
     assert allowable(scan("call_tool('a')"), SENSITIVE) == ("a",)
 

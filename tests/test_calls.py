@@ -15,7 +15,8 @@ import time
 import pytest
 
 from codeact_kernel import calls
-from codeact_kernel.comm import CALL_MIME
+from codeact_kernel.protocol import CALL_MIME
+from codeact_kernel.views.text import from_answer
 from codeact_kernel.testing import Frontend
 from tests.conftest import SLOWDOWN, kernel_env
 
@@ -46,7 +47,7 @@ def reply(code: str) -> str:
 def test_a_request_shows_its_arguments_with_long_values_collapsed():
     request = calls.Request("send_email", (), {"to": "a@example.com", "body": "x" * 5000}, 7)
     assert request.describe().startswith("send_email(to='a@example.com', body='xxx")
-    assert "characters]" in request.describe() and len(request.describe()) < 200
+    assert "characters left out" in request.describe() and len(request.describe()) < 200
     shown = json.loads(request.pretty())
     assert shown["to"] == "a@example.com" and "4,800 characters" in shown["body"]
     assert request.where() == "line 7"
@@ -55,10 +56,10 @@ def test_a_request_shows_its_arguments_with_long_values_collapsed():
 
 
 def test_console_answers():
-    assert calls.from_answer("y") == ("allow", None)
-    assert calls.from_answer(" r ") == ("allow-run", None)
-    assert calls.from_answer("") == ("deny", None)
-    assert calls.from_answer("not to the CEO") == ("deny", "not to the CEO")
+    assert from_answer("y") == ("allow", None)
+    assert from_answer(" r ") == ("allow-run", None)
+    assert from_answer("") == ("deny", None)
+    assert from_answer("not to the CEO") == ("deny", "not to the CEO")
 
 
 def test_the_gate_asks_the_loop_and_applies_what_it_hears():
@@ -95,7 +96,7 @@ def test_the_gate_asks_the_loop_and_applies_what_it_hears():
         assert done == ["ann", "cy"]
         assert [(a.decision.action, a.decision.by) for a in gate.asked] == [
             ("deny", "recorded"), ("deny", "person"), ("allow-run", "person"), ("allow", "run")]
-        assert calls.denials(gate.asked)[1].startswith("send(to='bob') at a line the program did not say: the user")
+        assert gate.asked[1].record().denial.startswith("send(to='bob') at a line the program did not say: the user")
 
         gate.close(calls.Decision("deny", "interrupt"))
         with pytest.raises(PermissionError, match="interrupted"):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codeact_kernel.comm import APPROVAL_MIME, VERSION
+from codeact_kernel.protocol import APPROVAL_MIME, VERSION
 from codeact_kernel.testing import Frontend
 from tests.conftest import kernel_env
 

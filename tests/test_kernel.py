@@ -493,7 +493,7 @@ def test_console_gets_a_y_n_prompt(openai_server, start_kernel):
              if m["msg_type"] in ("display_data", "update_display_data")]
     assert not any("<IPython" in text for text in plain)
     assert any("print('ran', call_tool('record', 1))" in text and "calls record" in text for text in plain)
-    assert any(text.startswith("**Approved** at ") for text in plain)
+    assert any(text.startswith("Approved at ") for text in plain)  # plain text, not Markdown source
     assert any("tokens" in text and "1 tool call" in text for text in plain)  # the footer
     # The console shows no display updates: the reply streams to it as text instead.
     assert "```python\nprint('ran', call_tool('record', 1))\n```" in cell.stdout("stderr")

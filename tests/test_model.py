@@ -490,7 +490,7 @@ def test_build_messages_truncates_output_and_errors():
     messages = build_messages("I", "T", [turn("approved", output=output, error=error)], "next", max_output_chars=300)
     content = messages[3]["content"]
     assert "HEAD" in content and "TAIL" in content and "ValueError: last line" in content
-    assert "[... 9,708 characters omitted ...]" in content and "[... 9,730 characters omitted ...]" in content
+    assert "[... 9,708 characters left out ...]" in content and "[... 9,730 characters left out ...]" in content
     assert len(content) < 1000
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from codeact_kernel.errors import ReplayMiss
 from codeact_kernel.model import Turn
+from codeact_kernel.record import TurnRecord
 from codeact_kernel.transcript import (
     Replay,
     Transcript,
@@ -22,9 +23,9 @@ from codeact_kernel.transcript import (
 def test_append_only_one_line_per_turn(tmp_path):
     path = tmp_path / "t.jsonl"
     t = Transcript(path)
-    t.append({"prompt": "a", "decision": "approved", "ran_sha256": "x"})
+    t.append(TurnRecord.from_json({"prompt": "a", "decision": "approved", "ran_sha256": "x"}))
     first = path.read_text()
-    t.append({"prompt": "b", "decision": "rejected"})
+    t.append(TurnRecord.from_json({"prompt": "b", "decision": "rejected"}))
     assert path.read_text().startswith(first)  # never rewritten
     assert [r["prompt"] for r in read(path)] == ["a", "b"]
     assert all("recorded_at" in r for r in read(path))
@@ -32,12 +33,12 @@ def test_append_only_one_line_per_turn(tmp_path):
 
 def test_a_torn_last_line_is_skipped(tmp_path):
     path = tmp_path / "t.jsonl"
-    Transcript(path).append({"prompt": "a"})
+    Transcript(path).append(TurnRecord.from_json({"prompt": "a"}))
     with open(path, "a") as f:
         f.write('{"prompt": "b", "rep')  # the kernel died mid-write
     with pytest.warns(TranscriptWarning, match="line 2: skipped, not a whole record"):
         assert [r["prompt"] for r in read(path)] == ["a"]
-    Transcript(path).append({"prompt": "c"})  # the next turn is a line of its own, not the torn one's tail
+    Transcript(path).append(TurnRecord.from_json({"prompt": "c"}))  # the next turn is a line of its own, not the torn one's tail
     with pytest.warns(TranscriptWarning, match="line 2"):
         assert [r["prompt"] for r in read(path)] == ["a", "c"]
 
@@ -53,9 +54,9 @@ def test_conversation_hash_ignores_who_approved():
 
 def test_replay_finds_by_conversation_and_prompt(tmp_path):
     path = tmp_path / "t.jsonl"
-    Transcript(path).append({"prompt": "weather?", "conversation": conversation_hash([]), "reply": "R1"})
+    Transcript(path).append(TurnRecord.from_json({"prompt": "weather?", "conversation": conversation_hash([]), "reply": "R1"}))
     replay = Replay(path)
-    assert replay.reply(conversation_hash([]), "weather?")["reply"] == "R1"
+    assert replay.reply(conversation_hash([]), "weather?").reply == "R1"
     with pytest.raises(ReplayMiss, match="'other'.*no turn with this prompt"):
         replay.reply(conversation_hash([]), "other")
     later = conversation_hash([Turn("x", "y", None, "", None, "no-code")])
@@ -70,7 +71,7 @@ def test_approved_programs(tmp_path):
     t = Transcript(path)
     for decision, sha in (("approved", "a"), ("edited", "b"), ("auto", "c"), ("rejected", None),
                           ("recorded", "d"), ("allowed", "e"), ("recorded-unasked", "f"), ("auto", "a")):
-        t.append({"decision": decision, "ran_sha256": sha})
+        t.append(TurnRecord.from_json({"decision": decision, "ran_sha256": sha}))
     assert approved_programs([path, tmp_path / "none.jsonl"]) == {
         "a": "person", "b": "person", "c": "policy", "d": "person", "e": "policy", "f": "policy"}
 
