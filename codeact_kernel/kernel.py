@@ -26,16 +26,14 @@ from . import __version__, comm
 from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError
 from .magics import CodeActMagics
-from .protocol import SETTABLE
+from .protocol import EXIT, MAGIC, PYTHON_MARKER, SETTABLE
 from .session import Session
 from .tools import tool
 from .turn import Failure, Turn
 from .views import CellIO, pick
 from .views.extension import state
 
-PYTHON_MARKER = "%%python"
-_MAGIC = re.compile(r"%{1,2}[A-Za-z_]")
-_EXIT = ("exit", "quit", "exit()", "quit()")
+_MAGIC = re.compile(MAGIC)
 
 
 class CodeActKernel(IPythonKernel):
@@ -124,7 +122,7 @@ class CodeActKernel(IPythonKernel):
                          user_expressions: dict | None = None, allow_stdin: bool = False,
                          *, cell_meta: dict | None = None, cell_id: str | None = None) -> dict:
         if (self._python_body(code) is not None or not code.strip() or self._is_magic(code)
-                or code.strip() in _EXIT):  # exit/quit ask the console to close, as in IPython
+                or code.strip() in EXIT):  # exit/quit ask the console to close, as in IPython
             # IPython sees the whole cell, so history keeps the %%python marker;
             # _strip_python_marker (an input transformer) removes it before it runs.
             try:

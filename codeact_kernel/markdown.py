@@ -17,7 +17,8 @@ one. The rules, by construction:
   text, each link followed by where it goes (`prose`).
 
 CommonMark itself changes two things in any text it reads, and so does every view of the
-Markdown here: NUL becomes U+FFFD, and CR or CRLF line endings become LF.
+Markdown here: NUL becomes U+FFFD, and CR or CRLF line endings become LF (in inline text,
+where line breaks become spaces, control characters are shown as their code instead).
 
 Plain text (a console, a saved notebook's text/plain) is made here too (`plain_block`,
 `printable`): control characters are shown, not obeyed, and hostile lines carry a gutter, so
@@ -31,10 +32,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
-# Always markup somewhere: code, emphasis, links and images, HTML and autolinks, entities,
+# Always markup somewhere: code, emphasis, links and images ("!" too: text ending in one, then
+# a link, would make an image), HTML and autolinks, entities,
 # tables, strikethrough, math. A backslash becomes a character reference: escaped as `\\`
 # it would still open JupyterLab's math (`\\(`).
-_MARKUP = re.compile(r"[`*\[\]<>&|~$]|\\|(?<![^\W_])_|_(?![^\W_])")
+_MARKUP = re.compile(r"[`*\[\]<>&|~$!]|\\|(?<![^\W_])_|_(?![^\W_])")
 # Markup only at the start of a line: headings, quotes, lists, thematic breaks, setext lines.
 _LINE_START = re.compile(r"^(\s*)([#>+=-]|\d{1,9}(?=[.)]))")
 _BACKTICKS = re.compile(r"`+")
@@ -54,11 +56,27 @@ class Markdown(str):
 
 
 def text(value: object) -> Markdown:
-    """`value` as inline text: rendered exactly as written, never as markup. Line breaks become
-    spaces (a blank line would end the paragraph it is shown in)."""
-    one_line = _LINE_BREAKS.sub(" ", str(value))
+    """`value` as inline text, on its own: read exactly as written, never as markup. Line
+    breaks become spaces (a blank line would end the paragraph it is shown in), control
+    characters are shown as their code (`\\x1b`, as in `printable`: in a page they would be
+    invisible), and whitespace at either end is kept (a paragraph would drop it)."""
+    escaped = _escape(value)
+    core = escaped.strip()
+    if not core:
+        return Markdown(_references(escaped))
+    start, end = escaped.index(core[0]), len(escaped.rstrip())
+    return Markdown(_references(escaped[:start]) + escaped[start:end] + _references(escaped[end:]))
+
+
+def _escape(value: object) -> str:
+    """Inline text with every character that could start markup escaped (see `text`)."""
+    one_line = printable(_LINE_BREAKS.sub(" ", str(value)))
     escaped = _MARKUP.sub(lambda m: "&#92;" if m.group() == "\\" else "\\" + m.group(), one_line)
-    return Markdown(_LINE_START.sub(_escape_start, escaped, count=1))
+    return _LINE_START.sub(_escape_start, escaped, count=1)
+
+
+def _references(blank: str) -> str:
+    return "".join(f"&#{ord(c)};" for c in blank)
 
 
 def _escape_start(match: re.Match[str]) -> str:
@@ -88,11 +106,11 @@ def code_block(value: str, info: str = "") -> Markdown:
 
 
 def strong(value: object) -> Markdown:
-    return Markdown(f"**{text(value)}**")
+    return Markdown(f"**{join(value)}**")
 
 
 def emphasis(value: object) -> Markdown:
-    return Markdown(f"_{text(value)}_")
+    return Markdown(f"_{join(value)}_")
 
 
 def small(*parts: object) -> Markdown:
@@ -100,23 +118,15 @@ def small(*parts: object) -> Markdown:
     return Markdown(f"<sub>{join(*parts)}</sub>")
 
 
-def link(label: object, url: str) -> Markdown:
-    """A link a person follows by clicking; only http(s) and mailto are made clickable, and the
-    label says where it goes when it is not the address itself."""
-    if urlsplit(url).scheme.lower() not in _SAFE_SCHEMES:
-        return join(label, " (", code_span(url), ")")
-    return Markdown(f"[{text(label)}]({_destination(url)})")
-
-
 def relative_link(label: object, path: str) -> Markdown:
     """A link to a file beside the notebook (a relative path, percent-encoded)."""
-    return Markdown(f"[{text(label)}]({_destination(path)})")
+    return Markdown(f"[{join(label)}]({_destination(path)})")
 
 
 def join(*parts: object, sep: str = "") -> Markdown:
-    """The parts in a row: `Markdown` as it is, anything else escaped as `text`."""
-    separator = sep if isinstance(sep, Markdown) else text(sep)
-    return Markdown(separator.join(part if isinstance(part, Markdown) else text(part) for part in parts))
+    """The parts in a row: `Markdown` as it is, anything else escaped as inline text."""
+    separator = sep if isinstance(sep, Markdown) else _escape(sep)
+    return Markdown(separator.join(part if isinstance(part, Markdown) else _escape(part) for part in parts))
 
 
 def blocks(*parts: Markdown | None) -> Markdown:
@@ -130,9 +140,9 @@ def _longest_backticks(content: str) -> int:
 
 def _destination(url: str) -> str:
     """A link destination that cannot end early or carry markup: every character outside a
-    URL's own alphabet, and the parentheses, spaces and angle brackets Markdown reads,
-    percent-encoded."""
-    return quote(url, safe="/:?#[]@!$&'*+,;=%-._~")
+    URL's own alphabet, and the parentheses, spaces, angle brackets and dollars Markdown (or
+    JupyterLab's math) reads, percent-encoded; an ampersand escaped, so no entity is read."""
+    return quote(url, safe="/:?#[]@!&'+,;=%-._~").replace("&", "\\&")
 
 
 # -- the model's prose ----------------------------------------------------------------------
@@ -162,8 +172,7 @@ def _block(node) -> str:  # type: ignore[no-untyped-def]
     if kind == "heading":
         return "#" * int(node.tag[1]) + " " + _inline(node.children[0])
     if kind in ("fence", "code_block"):
-        language = (node.info or "").split()[0] if node.info else ""
-        return code_block(node.content, language)
+        return code_block(node.content, "".join((node.info or "").split()[:1]))
     if kind == "html_block":
         return code_block(node.content, "html")
     if kind == "hr":
@@ -216,7 +225,7 @@ def _inline(node) -> str:  # type: ignore[no-untyped-def]
     for child in node.children:
         kind = child.type
         if kind == "text":
-            out.append(text(child.content))
+            out.append(_escape(child.content))
         elif kind == "softbreak":
             out.append("\n")
         elif kind == "hardbreak":
@@ -236,7 +245,7 @@ def _inline(node) -> str:  # type: ignore[no-untyped-def]
         elif kind == "html_inline":
             out.append(code_span(child.content))
         else:
-            out.append(text(child.content))
+            out.append(_escape(child.content))
     return "".join(out)
 
 
@@ -249,7 +258,7 @@ def _link(node) -> str:  # type: ignore[no-untyped-def]
     shown = f"[{label}]({_destination(url)})"
     words = "".join(leaf.content for leaf in node.walk() if leaf.type in ("text", "code_inline"))
     if words.strip() != url:  # a link shows where it goes
-        shown += f" ({text(parts.netloc or url)})"
+        shown += f" ({_escape(parts.netloc or url)})"
     return shown
 
 
@@ -258,8 +267,8 @@ def _image(node) -> str:  # type: ignore[no-untyped-def]
     alt = "".join(leaf.content for leaf in node.walk() if leaf.type in ("text", "code_inline")) or "image"
     parts = urlsplit(url)
     if parts.scheme.lower() in ("http", "https"):
-        return f"[{text('image: ' + alt)}]({_destination(url)}) ({text('not loaded; from ' + parts.netloc)})"
-    return text(f"[image: {alt}; not shown: a {parts.scheme or 'relative'} address]")
+        return f"[{_escape('image: ' + alt)}]({_destination(url)}) ({_escape('not loaded; from ' + parts.netloc)})"
+    return _escape(f"[image: {alt}; not shown: a {parts.scheme or 'relative'} address]")
 
 
 # -- plain text -------------------------------------------------------------------------------

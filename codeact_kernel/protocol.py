@@ -23,6 +23,14 @@ VERSION = 3
 APPROVAL_MIME = "application/vnd.codeact.approval+json"
 CALL_MIME = "application/vnd.codeact.call+json"
 
+# How the kernel reads a cell (kernel.py routes by these; the extension's editor modes follow them).
+PYTHON_MARKER = "%%python"
+"""A cell whose first line is this is ordinary Python in the kernel's namespace."""
+MAGIC = r"^%{1,2}[A-Za-z_]"
+"""A line that is a magic: a cell of only such lines (or starting with a cell magic) is magics."""
+EXIT = ("exit", "quit", "exit()", "quit()")
+"""Cells that ask a console to close, as in IPython: Python, not prompts."""
+
 Phase = Literal["idle", "asking-model", "awaiting-approval", "running", "awaiting-call", "repairing"]
 ProgramAction = Literal["approve", "approve-allow", "reject"]
 """What a person does on a program's card."""
@@ -226,7 +234,7 @@ class CallCard(TypedDict):
 # -- the TypeScript side, generated -----------------------------------------------------------
 _ALIASES = ("Phase", "ProgramAction", "CallAction", "Action", "DecisionKind", "Outcome", "Approver", "Settable")
 _UNIONS = ("FrontendMessage", "KernelMessage")
-_CONSTANTS = ("TARGET", "VERSION", "APPROVAL_MIME", "CALL_MIME")
+_CONSTANTS = ("TARGET", "VERSION", "APPROVAL_MIME", "CALL_MIME", "PYTHON_MARKER", "MAGIC", "EXIT")
 
 
 def typescript() -> str:
@@ -240,7 +248,8 @@ def typescript() -> str:
     docs = _docstrings(ast.parse(inspect.getsource(module)))
     out = ["// Generated from codeact_kernel/protocol.py by `python -m codeact_kernel.protocol`: do not edit.",
            "// tests/test_protocol_types.py fails when the two differ.", ""]
-    out += [f"export const {name} = {_constant(getattr(module, name))};" for name in _CONSTANTS]
+    for name in _CONSTANTS:
+        out += [*_jsdoc(docs.get(name), ""), f"export const {name} = {_constant(getattr(module, name))};"]
     for name in _ALIASES:
         out += ["", *_jsdoc(docs.get(name), ""), f"export type {name} = {_ts(getattr(module, name), top=True)};"]
     for name, cls in vars(module).items():
@@ -276,7 +285,11 @@ def _docstrings(tree: Any) -> dict[str, str]:
 
 
 def _constant(value: object) -> str:
-    return f"'{value}'" if isinstance(value, str) else str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_constant(item) for item in value) + "] as const"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
 
 
 def _jsdoc(doc: str | None, indent: str) -> list[str]:

@@ -1,13 +1,16 @@
 /**
- * A CodeAct cell is a prompt (Markdown), Python (its first line is `%%python`) or magics: the
- * same rules the kernel routes by (codeact_kernel/kernel.py), so the editor's mode and the
- * marker always say what the kernel will do with the cell.
+ * A CodeAct cell is a prompt (Markdown), Python (its first line is `%%python`, or it is `exit`
+ * or `quit`) or magics: the kernel's own rules, read from the protocol (which is generated from
+ * codeact_kernel/protocol.py), so the editor's mode and the marker always say what the kernel
+ * will do with the cell.
  */
+import { EXIT, MAGIC as MAGIC_PATTERN, PYTHON_MARKER } from './protocol';
+
+export { PYTHON_MARKER };
+
 export type CellKind = 'prompt' | 'python' | 'magic';
 
-export const PYTHON_MARKER = '%%python';
-
-const MAGIC = /^%{1,2}[A-Za-z_]/;
+const MAGIC = new RegExp(MAGIC_PATTERN);
 
 export function cellKind(source: string): CellKind {
   const lines = source
@@ -15,6 +18,9 @@ export function cellKind(source: string): CellKind {
     .map(line => line.trim())
     .filter(line => line.length > 0);
   if (lines.length > 0 && lines[0] === PYTHON_MARKER) {
+    return 'python';
+  }
+  if ((EXIT as readonly string[]).includes(source.trim())) {
     return 'python';
   }
   if (lines.length > 0 && lines[0].startsWith('%%') && MAGIC.test(lines[0])) {

@@ -14,8 +14,8 @@ import {
   IToolInfo,
   KernelMessage,
   Phase,
-  VERSION,
-  newId
+  Settable,
+  VERSION
 } from './protocol';
 
 export type Connection = 'connecting' | 'connected' | 'refused' | 'closed';
@@ -102,10 +102,15 @@ export class CodeActModel {
   }
 
   /** Change a setting through the kernel's magic; the answer arrives as `lastResult`. */
-  set(name: 'approval' | 'model', value: string): void {
+  set(name: Settable, value: string): void {
     this._send({ kind: 'set', id: newId(), name, value });
   }
 
   private _send: (message: FrontendMessage) => void;
   private _changed = new Signal<this, void>(this);
+}
+
+/** A fresh message id. */
+export function newId(): string {
+  return Math.random().toString(16).slice(2) + Date.now().toString(16);
 }

@@ -2,15 +2,14 @@
  * The CodeAct panel: the current notebook's model and server, approval policy, sandbox and
  * why, limits, mounts, allowed domains, the registered tools, and this session's runs (each
  * links to its cell). It reads the tracker's current model; changing the policy or the model
- * sends a `set`, which the kernel applies with the same magic a person would type.
+ * sends a `set`, which the kernel applies with the same magic a person would type. The
+ * policies offered, and which settings may change, are the kernel's (its state says).
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { CodeActModel } from './model';
 import { ICodeActTracker } from './tokens';
-
-const POLICIES = ['ask', 'recorded', 'auto', 'reject'];
 
 export class CodeActPanel extends Widget {
   constructor(tracker: ICodeActTracker) {
@@ -51,16 +50,18 @@ export class CodeActPanel extends Widget {
     const table = element('table', 'jp-CodeActPanel-settings');
     const policy = document.createElement('select');
     policy.className = 'jp-CodeActPanel-policy';
-    for (const name of POLICIES) {
+    for (const name of s.policies) {
       const option = document.createElement('option');
       option.value = option.textContent = name;
       option.selected = name === s.approval;
       policy.append(option);
     }
+    policy.disabled = !s.settable.includes('approval');
     policy.addEventListener('change', () => model.set('approval', policy.value));
     const modelName = document.createElement('input');
     modelName.className = 'jp-CodeActPanel-model';
     modelName.value = s.model;
+    modelName.disabled = !s.settable.includes('model');
     modelName.addEventListener('keydown', event => {
       if (event.key === 'Enter' && modelName.value.trim()) {
         model.set('model', modelName.value.trim());

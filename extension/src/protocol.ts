@@ -1,43 +1,50 @@
-/**
- * The protocol between CodeAct's kernel and this extension, declared once on this side
- * (codeact_kernel/comm.py declares the same messages on the kernel's side).
- *
- * The extension opens one comm on `TARGET` when it connects to a CodeAct kernel. The kernel
- * publishes its state over it and receives decisions and setting changes. An approval request
- * is display data of type `APPROVAL_MIME` in the cell's output, beside a text/markdown copy for
- * frontends without this extension; so is a call waiting inside a running program
- * (`CALL_MIME`: a tool marked approval="each-call"). Every message has a `kind` and an `id`.
- *
- * Version 2 added the call card, its actions and the runs' asked calls.
- */
+// Generated from codeact_kernel/protocol.py by `python -m codeact_kernel.protocol`: do not edit.
+// tests/test_protocol_types.py fails when the two differ.
 
 export const TARGET = 'codeact';
-export const VERSION = 2;
+export const VERSION = 3;
 export const APPROVAL_MIME = 'application/vnd.codeact.approval+json';
 export const CALL_MIME = 'application/vnd.codeact.call+json';
+/** A cell whose first line is this is ordinary Python in the kernel's namespace. */
+export const PYTHON_MARKER = '%%python';
+/** A line that is a magic: a cell of only such lines (or starting with a cell magic) is magics. */
+export const MAGIC = '^%{1,2}[A-Za-z_]';
+/** Cells that ask a console to close, as in IPython: Python, not prompts. */
+export const EXIT = ['exit', 'quit', 'exit()', 'quit()'] as const;
 
-export type Phase =
-  | 'idle'
-  | 'asking-model'
-  | 'awaiting-approval'
-  | 'running'
-  | 'awaiting-call'
-  | 'repairing';
+export type Phase = 'idle' | 'asking-model' | 'awaiting-approval' | 'running' | 'awaiting-call' | 'repairing';
 
-/** On a program's card: approve, approve-allow, reject. On a call's card: allow, allow-run, deny. */
+/** What a person does on a program's card. */
+export type ProgramAction = 'approve' | 'approve-allow' | 'reject';
+
+/** What a person does on a call's card. */
+export type CallAction = 'allow' | 'allow-run' | 'deny';
+
 export type Action = 'approve' | 'approve-allow' | 'reject' | 'allow' | 'allow-run' | 'deny';
 
-// -- frontend to kernel -------------------------------------------------------------
+/** What became of a program: a person approved it (as it was, or edited), rejected it, or a policy ran it unasked (auto, recorded, a session allowance) or refused it (reject). */
+export type DecisionKind = 'approved' | 'edited' | 'rejected' | 'auto' | 'recorded' | 'recorded-unasked' | 'allowed' | 'rejected-by-policy';
+
+/** What became of a turn: a decision on its program, or "no-code" (the reply had none). */
+export type Outcome = 'approved' | 'edited' | 'rejected' | 'auto' | 'recorded' | 'recorded-unasked' | 'allowed' | 'rejected-by-policy' | 'no-code';
+
+/** Where a person decided: the extension's card, ipywidgets, or a console prompt. */
+export type Approver = 'extension' | 'widgets' | 'stdin';
+
+/** What the extension's panel may change, through the magic a person would type. */
+export type Settable = 'approval' | 'model';
+
+/** The comm_open data. */
 export interface IHello {
   kind: 'hello';
   id: string;
   version: number;
 }
 
+/** A person's decision on the card of request `request`. */
 export interface IDecide {
   kind: 'decide';
   id: string;
-  /** The request the card shows. */
   request: string;
   action: Action;
   /** What runs: the model's program, or the person's edit (empty for a call). */
@@ -46,21 +53,20 @@ export interface IDecide {
   reason: string;
 }
 
+/** Change a setting through the same code path as its magic (`%approval`, `%model`). */
 export interface ISet {
   kind: 'set';
   id: string;
-  name: 'approval' | 'model';
+  name: Settable;
   value: string;
 }
 
+/** Ask for the state again. */
 export interface IRefresh {
   kind: 'refresh';
   id: string;
 }
 
-export type FrontendMessage = IHello | IDecide | ISet | IRefresh;
-
-// -- kernel to frontend -------------------------------------------------------------
 export interface IWelcome {
   kind: 'welcome';
   id: string;
@@ -82,6 +88,10 @@ export interface ISettings {
   base_url: string;
   approval: string;
   approval_max: string | null;
+  /** The approval policies the kernel knows, most careful first. */
+  policies: string[];
+  settable: Settable[];
+  /** The backend in use, or the one configured before the first run. */
   sandbox: string;
   sandbox_reason: string;
   limits: { [key: string]: unknown };
@@ -95,8 +105,7 @@ export interface ICallInfo {
   /** The call as one line, long values collapsed. */
   call: string;
   line: number | null;
-  /** allow, allow-run or deny. */
-  decision: string;
+  decision: CallAction;
   label: string;
   reason: string | null;
 }
@@ -104,7 +113,7 @@ export interface ICallInfo {
 export interface IRunInfo {
   prompt: string;
   cell_id: string | null;
-  decision: string;
+  decision: Outcome;
   by: string;
   sha256: string | null;
   tool_calls: number;
@@ -123,10 +132,11 @@ export interface IState {
   tools: IToolInfo[];
   runs: IRunInfo[];
   phase: Phase;
-  /** The approval request awaiting a decision: only its card offers the actions. */
+  /** The approval request awaiting a decision, if any: only its card offers the actions. */
   pending: string | null;
 }
 
+/** The answer to a `set`: `ok`, and what the magic printed. */
 export interface IResult {
   kind: 'result';
   id: string;
@@ -136,18 +146,15 @@ export interface IResult {
   message: string;
 }
 
-export type KernelMessage = IWelcome | IState | IResult;
-
-// -- the approval card (display data) ------------------------------------------------------
 export interface ICardTool {
   name: string;
   always: boolean;
 }
 
 export interface ICardDecision {
-  kind: string;
+  kind: DecisionKind;
   label: string;
-  /** "you" (a person, in the card) or a policy. */
+  /** "you" (a person, in the card) or the policy's name. */
   by: string;
   sha256: string | null;
   at: string;
@@ -164,20 +171,20 @@ export interface IApprovalCard {
   tools: ICardTool[];
   /** Some call_tool's name is chosen at run time. */
   dynamic: boolean;
-  /** Tools a person may allow for the session along with this approval. */
+  /** Tools a person may allow for the session with this approval ("Approve and allow"). */
   offer: string[];
   decision: ICardDecision | null;
 }
 
-// -- a call waiting inside a running program (display data) ----------------------------------
 export interface ICallCardDecision {
-  action: string;
+  action: CallAction;
   label: string;
   by: string;
   at: string;
   reason: string | null;
 }
 
+/** A call waiting inside a running program, with its arguments; `decision` once decided. */
 export interface ICallCard {
   version: number;
   request: string;
@@ -190,7 +197,6 @@ export interface ICallCard {
   decision: ICallCardDecision | null;
 }
 
-/** A fresh message id. */
-export function newId(): string {
-  return Math.random().toString(16).slice(2) + Date.now().toString(16);
-}
+export type FrontendMessage = IHello | IDecide | ISet | IRefresh;
+
+export type KernelMessage = IWelcome | IState | IResult;

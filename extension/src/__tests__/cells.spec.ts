@@ -8,6 +8,9 @@ describe('cellKind', () => {
     expect(cellKind('  \n%%python\nx = 1')).toBe('python');
     expect(cellKind('%model gpt-4o\n%approval auto')).toBe('magic');
     expect(cellKind('%50 of them are late: why?')).toBe('prompt');
+    expect(cellKind('exit')).toBe('python');
+    expect(cellKind(' quit() ')).toBe('python');
+    expect(cellKind('exit the loop early when it finds one')).toBe('prompt');
   });
 
   it('gives prompts Markdown and Python cells IPython', () => {

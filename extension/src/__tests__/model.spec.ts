@@ -10,6 +10,8 @@ function state(pending: string | null, phase: IState['phase'] = 'awaiting-approv
       base_url: 'http://127.0.0.1:1/v1',
       approval: 'ask',
       approval_max: null,
+      policies: ['reject', 'ask', 'recorded', 'auto'],
+      settable: ['approval', 'model'],
       sandbox: 'wasmtime',
       sandbox_reason: 'chosen when the first program runs',
       limits: { timeout_s: 30 },
