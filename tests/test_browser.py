@@ -243,13 +243,14 @@ def _run(notebook, index: int):  # noqa: ANN001, ANN202
 PROGRAM_CARD, CALL_CARD = ".jp-CodeActCard:not(.jp-CodeActCallCard)", ".jp-CodeActCallCard"
 
 
-def _card(cell, lab: _Lab, kind: str = PROGRAM_CARD, action: str = "Approve"):  # noqa: ANN001, ANN202
+def _card(cell, lab: _Lab, kind: str = PROGRAM_CARD, action: str = "Approve",  # noqa: ANN001, ANN202
+          timeout: float = CARD_SHOWN):
     """The cell's card of this kind (a program's, or a call's), once it offers its actions."""
     from playwright.sync_api import expect
 
     card = cell.locator(f".jp-OutputArea {kind}")
     try:
-        expect(card.get_by_role("button", name=action, exact=True)).to_be_visible(timeout=CARD_SHOWN)
+        expect(card.get_by_role("button", name=action, exact=True)).to_be_visible(timeout=timeout)
     except AssertionError as exc:
         raise AssertionError(f"no {kind} card; cell output: {cell.locator('.jp-OutputArea').inner_text()!r}\n"
                              f"jupyter-lab log:\n{lab.log()}") from exc
@@ -488,6 +489,93 @@ def test_notebook_7_shows_the_card_and_approves_by_keyboard(page, lab, openai_se
     _expect_output(cell, "Seattle 12.5", lab)
     expect(card.locator(".jp-CodeActCard-record")).to_contain_text("Approved · by you", timeout=10_000)
     _finished(cell, 2)
+
+
+# -- nothing is fetched before a click ---------------------------------------------------------
+
+class _LeakServer:
+    """An HTTP server on 127.0.0.1 that records every path asked of it (and answers a 1x1 GIF):
+    a browser that renders a hostile image or HTML fetches from it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append(self.path)
+                body = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:  # noqa: ANN002
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+HOSTILE_TOOLS = '''%%python
+@tool(approval="each-call")
+def send(to: str) -> str:
+    """Send a note."""
+    return "sent"'''
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_hostile_text_fetches_nothing_and_the_users_own_markdown_does(page, lab, openai_server, ui):
+    """A model reply, an error, a call's arguments and file names, each carrying a Markdown image
+    and an <img>, cause no request; the user's own Markdown in a %%python cell, the control,
+    is fetched: the test can see a leak."""
+    from playwright.sync_api import expect
+
+    leak = _LeakServer()
+    try:
+        base, slashless = f"{leak.url}/{ui}", f"http:/127.0.0.1:{leak.url.rsplit(':', 1)[1]}/{ui}"
+        program = "\n".join([
+            "import os",
+            f"for path in ['/output/![f]({slashless}/file-md.png)', '/output/<img src={slashless}/file-html.png>']:",
+            "    os.makedirs(os.path.dirname(path), exist_ok=True)",
+            "    open(path, 'w').write('x')",
+            f"call_tool('send', to='![a]({base}/args-md.png) <img src={base}/args-html.png>')",
+            f"raise ValueError('![e]({base}/error-md.png) <img src={base}/error-html.png>')"])
+        openai_server.enqueue(f"Here ![r]({base}/reply-md.png) and <img src=\"{base}/reply-html.png\">:\n"
+                              f"```python\n{program}\n```")
+        openai_server.enqueue(f"Fixed ![r2]({base}/repair-md.png)\n```python\nprint('fixed')\n```")
+        control = f"%%python\nfrom IPython.display import Markdown\nMarkdown('![control]({base}/control.png)')"
+        notebook = _open(page, lab, _notebook(lab.root / f"leak-{ui}.ipynb", HOSTILE_TOOLS, "%approval auto",
+                                              "Send the note", control), ui=ui)
+        _run(notebook, 0)
+        _run(notebook, 1)
+        cell = _run(notebook, 2)
+        call = _card(cell, lab, CALL_CARD, "Allow", PROGRAM_OUTPUT)  # after the sandbox started
+        expect(call).to_contain_text("args-md.png")  # the arguments are shown, as text
+        call.get_by_role("button", name="Allow", exact=True).click()
+        _expect_output(cell, "fixed", lab)
+        expect(cell.locator(".jp-OutputArea")).to_contain_text("error-md.png")  # the error is shown, as text
+        expect(cell.locator(".jp-OutputArea")).to_contain_text("file-html.png")
+        _run(notebook, 3)
+        deadline = time.monotonic() + 30
+        while f"/{ui}/control.png" not in leak.seen and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # anything else the page would fetch has had its chance
+        assert f"/{ui}/control.png" in leak.seen, f"the control was not fetched: the test cannot see a leak {leak.seen}"
+        assert [path for path in leak.seen if path != f"/{ui}/control.png"] == []
+        assert not cell.locator(".jp-OutputArea img").count(), "no image element in the prompt cell's output"
+        expect(cell.locator(".jp-OutputArea")).to_contain_text("not loaded; from 127.0.0.1")  # the reply's image
+    finally:
+        leak.close()
 
 
 # -- last: it leaves the server's settings dark ------------------------------------------------
