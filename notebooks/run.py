@@ -10,7 +10,6 @@ printed with its program and output.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -20,16 +19,19 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "executed-notebooks"  # outside notebooks/, so nbval does not collect them
-PROGRAM = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def _text(output: nbformat.NotebookNode, expected: bool = False) -> str:
+    """What a console shows of an output: streams as printed, every display's text/plain (the
+    kernel writes each one to say what its Markdown does), an error's name and message."""
     if output.output_type == "stream":
         return output.text
     if output.output_type == "error":
         note = "    (expected: this cell shows how the kernel refuses)\n" if expected else ""
         return f"{output.ename}: {output.evalue}\n{note}"
-    return output.get("data", {}).get("text/markdown", "")
+    plain = output.get("data", {}).get("text/plain", "")
+    return "" if plain.startswith("<IPython") or "application/vnd.jupyter.widget-view+json" in output.get("data", {}) \
+        else plain.rstrip("\n") + "\n"
 
 
 def show(nb: nbformat.NotebookNode) -> None:
@@ -47,22 +49,7 @@ def show(nb: nbformat.NotebookNode) -> None:
         print(f"\n>>> {source}")
         expected = "raises-exception" in cell.metadata.get("tags", [])
         for output in cell.outputs:
-            text = _text(output, expected)
-            found = PROGRAM.search(text)
-            if found and text.startswith("**Program**"):
-                print("--- program " + "-" * 48)
-                print(found.group(1).rstrip())
-                print("--- output " + "-" * 49)
-            elif output.output_type in ("stream", "error"):
-                print(text, end="")
-            elif text.startswith(("**Approved", "**Rejected", "**Not run", "**Allowed", "**Denied", "<sub>")):
-                print("    " + re.sub(r"</?sub>|\*\*", "", text))
-            elif text.startswith("_The program failed"):
-                print("    " + text.strip("_"))
-            elif text and not text.startswith(("_", "**Files")):  # the model's prose
-                prose = "\n".join(line for line in text.splitlines() if not line.startswith("_")).strip()
-                if prose:
-                    print(f"model: {prose}")
+            print(_text(output, expected), end="")
 
 
 def run(name: str) -> bool:
