@@ -23,6 +23,8 @@ from codeact_kernel.model import (
     codeact_instructions,
     complete,
     extract_program,
+    find_program,
+    prose_of,
 )
 
 KEY = "sk-test-7f3a9c2e1b8d4f6a0e5c3b9d"
@@ -532,3 +534,16 @@ def test_the_instructions_mention_only_what_the_run_grants():
     granted = codeact_instructions(Grants(output=True, allowed_domains={"api.example.com": None}))
     assert "write to /output" in granted and "/input" not in granted
     assert "work only for api.example.com" in granted
+
+
+def test_the_prose_is_the_reply_without_its_program_wherever_it_is():
+    """One parser says where the program is; the prose is the rest (a bash block before it is
+    kept and the program is not shown twice; a ~~~ fence keeps the prose around it)."""
+    text = "First:\n```bash\npip list\n```\nThen:\n```python\nprint(1)\n```\nDone."
+    found = find_program(text)
+    assert found is not None and found.program == "print(1)"
+    assert prose_of(text, found) == "First:\n```bash\npip list\n```\nThen:\nDone."
+    tilde = "Before.\n~~~python\nx = 1\n~~~\nAfter."
+    assert prose_of(tilde, find_program(tilde)) == "Before.\nAfter."
+    thinking = "<think>```python\nwrong()\n```</think>Here:\n```\nright()\n```"
+    assert find_program(thinking).program == "right()" and prose_of(thinking, find_program(thinking)) == "Here:"

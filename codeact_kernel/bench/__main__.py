@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
     parser.add_argument("suite", choices=["sandbox", "backends", "kernel", "wiring", "growth"])
     parser.add_argument("--runs", type=int, help="default: 30, or 3 for wiring")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="kernel: also run another checkout of this package (e.g. a git worktree of an "
+                        "older commit), alternating, and print each figure beside it")
     wiring = parser.add_argument_group("wiring", "CodeAct against tool calling (offline unless --model)")
     wiring.add_argument("--model", help="your model's name; without it an oracle plays the ideal model")
     wiring.add_argument("--base-url", help="its OpenAI-compatible server (default: OPENAI_BASE_URL); "
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.suite == "kernel":
         from .kernel import bench_kernel
 
-        bench_kernel(args.runs)
+        bench_kernel(args.runs, against=args.against)
     elif args.suite == "growth":
         from .growth import bench_growth
 

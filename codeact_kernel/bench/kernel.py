@@ -113,37 +113,63 @@ def prompt_size() -> str:
     return text + f", {reply.tokens_in:,} tokens (SmolLM2's tokenizer)"
 
 
-def bench_kernel(runs: int) -> None:
+def _measure(env: dict[str, str], server: ScriptedOpenAI, transcript: Path, runs: int) -> dict[str, float]:
+    """The medians of one kernel (started in `env`), in seconds, by row label."""
     orders_setup = ("from codeact_kernel.bench import orders as _orders\n"
                     "for _f in _orders.TOOLS.values():\n    tool(_f)")
     in_process = ("import io, contextlib\n"
                   "def call_tool(name, *a, **k):\n    return _orders.TOOLS[name](*a, **k)\n"
                   "with contextlib.redirect_stdout(io.StringIO()):\n    exec(_orders.PROGRAM)")
+    fe = Frontend(env)
+    try:
+        assert fe.execute("%%python\n" + orders_setup).status == "ok"
+        trivial = _overheads(fe, server, transcript, TRIVIAL, runs)
+        heavy = _overheads(fe, server, transcript, orders.PROGRAM, runs)
+        py_trivial = _python_cell(fe, TRIVIAL, runs)
+        py_orders = _python_cell(fe, in_process, runs)
+        fe.execute("%approval ask")
+        click = _click_to_output(fe, server, runs)
+    finally:
+        fe.close()
+    return {ROWS[0]: statistics.median(trivial), ROWS[1]: statistics.median(py_trivial),
+            ROWS[2]: statistics.median(heavy), ROWS[3]: statistics.median(py_orders),
+            ROWS[4]: statistics.median(click)}
+
+
+ROWS = ("prompt cell, trivial program: kernel overhead", "%%python cell doing the same in-process",
+        "prompt cell, orders program (36 tool calls): overhead",
+        "%%python cell running the orders program in-process", "Approve click to the program's first output")
+NOTES = (f"target <= {TARGETS['trivial_ms']:g} ms", "peer", "", "peer, no isolation",
+         f"target <= {TARGETS['click_ms']:g} ms")
+
+
+def bench_kernel(runs: int, against: Path | None = None, rounds: int = 3) -> None:
+    """With `against` (another checkout of this package, e.g. a git worktree of an older
+    commit), the same cells also run in a kernel of that code, alternating in `rounds`, and each
+    row shows both and their ratio: a change's cost, measured in the same run."""
     with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAI() as server:
         transcript = Path(tmp) / "bench.jsonl"
-        fe = Frontend(kernel_env(server.base_url, "bench", transcript))
-        try:
-            assert fe.execute("%%python\n" + orders_setup).status == "ok"
-            trivial = _overheads(fe, server, transcript, TRIVIAL, runs)
-            heavy = _overheads(fe, server, transcript, orders.PROGRAM, runs)
-            py_trivial = _python_cell(fe, TRIVIAL, runs)
-            py_orders = _python_cell(fe, in_process, runs)
-            fe.execute("%approval ask")
-            click = _click_to_output(fe, server, runs)
-        finally:
-            fe.close()
-    rows = [
-        ("prompt cell, trivial program: kernel overhead", statistics.median(trivial),
-         f"target <= {TARGETS['trivial_ms']:g} ms"),
-        ("%%python cell doing the same in-process", statistics.median(py_trivial), "peer"),
-        ("prompt cell, orders program (36 tool calls): overhead", statistics.median(heavy), ""),
-        ("%%python cell running the orders program in-process", statistics.median(py_orders), "peer, no isolation"),
-        ("Approve click to the program's first output", statistics.median(click),
-         f"target <= {TARGETS['click_ms']:g} ms"),
-    ]
+        env = kernel_env(server.base_url, "bench", transcript)
+        if against is None:
+            figures = _measure(env, server, transcript, runs)
+        else:
+            other_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(against), env.get("PYTHONPATH")]))}
+            mine: list[dict[str, float]] = []
+            theirs: list[dict[str, float]] = []
+            for _ in range(rounds):
+                theirs.append(_measure(other_env, server, transcript, runs))
+                mine.append(_measure(env, server, transcript, runs))
     print(f"kernel benchmark: medians over {runs} cells, a real kernel over jupyter_client, "
           "model time excluded (scripted server on 127.0.0.1)")
     print(f"  the orders workload's request (instructions, tools, prompt): {prompt_size()}")
-    width = max(len(r[0]) for r in rows)
-    for label, seconds, note in rows:
-        print(f"  {label:<{width}}  {seconds * 1000:8.2f} ms   {note}")
+    width = max(len(row) for row in ROWS)
+    if against is None:
+        for row, note in zip(ROWS, NOTES):
+            print(f"  {row:<{width}}  {figures[row] * 1000:8.2f} ms   {note}")
+        return
+    print(f"  this tree against {against}, {rounds} rounds alternating (median of the rounds' medians)")
+    print(f"  {'':<{width}}  {'this':>8}      {'against':>8}      ratio")
+    for row in ROWS:
+        now = statistics.median(m[row] for m in mine)
+        before = statistics.median(t[row] for t in theirs)
+        print(f"  {row:<{width}}  {now * 1000:8.2f} ms   {before * 1000:8.2f} ms   {now / before:5.2f}x")
