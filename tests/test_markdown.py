@@ -176,3 +176,12 @@ def test_a_fenced_fake_record_stays_inside_the_program():
     blocks = tree(shown.markdown).children
     assert [b.type for b in blocks] == ["paragraph", "fence"] and blocks[1].content == forged + "\n"
     assert all(line.startswith("  | ") for line in shown.plain.splitlines()[1:])
+
+
+def test_a_program_that_reads_otherwise_than_it_runs_is_flagged():
+    """A direction override (as in "Trojan Source") makes a line display reordered."""
+    sneaky = "ok = True\nif access != 'user\u202e \u2066# admin\u2069 \u2066':\n    grant()"
+    shown = render.program(_proposal(sneaky))
+    assert "Line 2 holds invisible or direction-changing characters" in shown.markdown
+    assert "Line 2 holds" in shown.plain
+    assert "invisible" not in render.program(_proposal("x = 'café'\tdone")).markdown

@@ -8,6 +8,7 @@ say the same thing.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,12 +53,25 @@ def streaming(text: str, elapsed: float) -> Shown:
 
 
 def program(proposal: Proposal, waiting: bool = False) -> Shown:
-    """The program with the tools it calls; `waiting` while a person decides."""
+    """The program with the tools it calls; `waiting` while a person decides. Where a line holds
+    characters a reader cannot see (direction overrides, zero-width and control characters:
+    code that reads otherwise than it runs), a warning says which lines."""
     head = join(strong("Program"), " · calls ", proposal.found.describe())
-    md = blocks(head, code_block(proposal.program, "python"), emphasis("awaiting approval") if waiting else None)
+    hidden = hidden_lines(proposal.program)
+    lines = f"Lines {', '.join(map(str, hidden))} hold" if len(hidden) > 1 else f"Line {hidden[0]} holds" if hidden else ""
+    warning = f"{lines} invisible or direction-changing characters: the code may read otherwise than it runs." \
+        if hidden else None
+    md = blocks(head, code_block(proposal.program, "python"), strong(warning) if warning else None,
+                emphasis("awaiting approval") if waiting else None)
     plain = (f"Program · calls {printable(proposal.found.describe())}\n" + plain_block(proposal.program)
-             + ("\nawaiting approval" if waiting else ""))
+             + (f"\n{warning}" if warning else "") + ("\nawaiting approval" if waiting else ""))
     return Shown(md, plain)
+
+
+def hidden_lines(text: str) -> list[int]:
+    """The lines (from 1) holding a format or control character other than a tab."""
+    return [number for number, line in enumerate(text.split("\n"), 1)
+            if any(unicodedata.category(c) in ("Cf", "Cc") and c != "\t" for c in line)]
 
 
 def decision(decision: approval.Decision) -> Shown:
