@@ -143,7 +143,7 @@ class Manager:
         self._calls: list[dict[str, Any]] = []
         self._inflight: dict[concurrent.futures.Future[Any], Any] = {}
         self._lock = threading.Lock()
-        self._warmed = False
+        self._warm: threading.Thread | None = None
         self._unsaid: list[str] = []
         self.problems: list[str] = []
         """What was wrong with the configuration file (a bad file or entry is skipped)."""
@@ -199,15 +199,18 @@ class Manager:
         self._servers[spec.name] = server
         started = self._start(server)
         began = time.monotonic()
-        while True:
-            try:
-                started.result(timeout=5.0)
-                return server
-            except concurrent.futures.TimeoutError:
-                progress(f"still starting {spec.name} ({time.monotonic() - began:.0f} s of {spec.timeout:g} s)…")
-            except MCPServerError:
-                self._forget(server)
-                raise
+        try:
+            while True:
+                try:
+                    started.result(timeout=2.0)
+                    return server
+                except concurrent.futures.TimeoutError:
+                    progress(f"{time.monotonic() - began:.0f} s of {spec.timeout:g} s")
+                except MCPServerError:
+                    self._forget(server)
+                    raise
+        finally:
+            getattr(progress, "done", lambda: None)()
 
     def remove(self, name: str) -> None:
         server = self.server(name)
@@ -409,6 +412,12 @@ class Manager:
             thread.start()
             self._loop, self._thread = loop, thread
             _route_sdk_logs(self)
+            # jsonschema, which checks every call's arguments (and the SDK its structured results),
+            # takes a second or more to import: it happens while the first server starts, rather
+            # than inside the first call, against the program's timeout.
+            self._warm = threading.Thread(target=lambda: __import__("jsonschema.validators"),
+                                          name="codeact-mcp-warm", daemon=True)
+            self._warm.start()
         return self._loop
 
     def _log_path(self, name: str) -> Path:
@@ -429,6 +438,7 @@ class Manager:
         """The server's whole connection, as one task: connect, list its tools, then hold the
         session open until stopped (or until the connection fails)."""
         import anyio
+        import anyio.to_thread
 
         spec = server.spec
         _current_server.set(server.name)
@@ -445,6 +455,8 @@ class Manager:
                 async with AsyncExitStack() as stack:
                     client = await self._connect(server, errlog, stack)
                     listing = await _list_tools(client)
+                    if self._warm is not None and self._warm.is_alive():
+                        await anyio.to_thread.run_sync(self._warm.join)
                     scope.deadline = math.inf  # started: from now on only stop() ends it
                     async with anyio.create_task_group() as group:
                         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -526,14 +538,6 @@ class Manager:
             server._client, server._group = client, queue
             server.state, server.reason, server.seconds = "ready", "", seconds
         server.note(f"ready in {seconds:.1f} s: {len(tools)} tools" + (f", {len(skipped)} left out" if skipped else ""))
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        """Import jsonschema (one or two seconds) off every hot path, before a first call needs it."""
-        if not self._warmed:
-            self._warmed = True
-            threading.Thread(target=lambda: __import__("jsonschema.validators"), name="codeact-mcp-warm",
-                             daemon=True).start()
 
     def _stop(self, server: Server) -> None:
         server._stopping = True
