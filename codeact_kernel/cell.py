@@ -25,6 +25,7 @@ from IPython.display import Markdown as _RichMarkdown
 
 from . import __version__, approval, calls, comm, history
 from .errors import ModelError
+from .mcp_tools import show_pictures  # MCP
 from .model import Reply, Turn, build_messages, codeact_instructions, complete, extract_program
 from .sandbox.base import RunResult
 from .session import Session
@@ -168,6 +169,7 @@ class PromptCell:
                        "error": error, "files": sorted(result.output_files) if result else [],
                        "tool_calls": len(result.tool_calls) if result else 0},
             "calls": [a.record() for a in asked],
+            "mcp_calls": session.mcp.take_calls(),  # MCP: each call's server and tool (mcp_tools.Manager)
             "tokens": {"in": reply.tokens_in, "out": reply.tokens_out},
             "seconds": {"model": round(reply.elapsed, 4),
                         "sandbox": round(result.duration - result.held, 4) if result else 0.0,
@@ -398,6 +400,7 @@ class PromptCell:
             if asked.decision.by == "recorded":
                 display(Markdown(asked.markdown()))
         self._show_files(result)
+        show_pictures(session.mcp.take_pictures())  # MCP: the images MCP tools returned in this run
         for notice in result.notices:
             self.io.stream("stderr", notice + "\n")
         return result, gate.asked

@@ -22,10 +22,11 @@ from ipykernel.ipkernel import IPythonKernel
 from traitlets import CaselessStrEnum, Float, Unicode
 
 from . import __version__, comm
-from .cell import Approver, CellIO, Failure, PromptCell
+from .cell import Approver, CellIO, Failure, Markdown, PromptCell
 from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError
 from .magics import CodeActMagics
+from .mcp_tools import config_paths, read_config
 from .session import Session
 from .tools import tool
 
@@ -73,6 +74,9 @@ class CodeActKernel(IPythonKernel):
             self._config_error = exc
             config = Config()
         self.codeact = Session(config)
+        # The configuration file's MCP servers start now, in the background (the first prompt
+        # cell waits for them); with none configured nothing is imported or started.
+        self.codeact.mcp.load(*read_config(config_paths()))
         assert self.shell is not None
         self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
         self.shell.input_transformers_cleanup.insert(0, _strip_python_marker)
@@ -169,7 +173,27 @@ class CodeActKernel(IPythonKernel):
     async def _answer(self, cell: PromptCell, prompt: str) -> None:
         if self._config_error is not None:
             raise self._config_error
+        await self._mcp_ready()
         await cell.answer(prompt)
+
+    async def _mcp_ready(self) -> None:
+        """Servers the configuration file started at kernel start may still be connecting: the
+        model must see their tools, so a prompt waits for them (each within its timeout), saying
+        so; and what went wrong with them is said once, here, where someone reads it."""
+        from IPython.display import display
+
+        mcp = self.codeact.mcp
+        starting = mcp.starting()
+        if starting:
+            names = ", ".join(s.name for s in starting)
+            handle = display(Markdown(f"_connecting MCP server{'s' if len(starting) > 1 else ''} {names}…_"),
+                             display_id=True)
+            await asyncio.wait([asyncio.wrap_future(s.started) for s in starting if s.started is not None],
+                               timeout=max(s.spec.timeout for s in starting) + 15)
+            ready = [f"{s.name} ({len(s.tools)} tools)" for s in starting if s.state == "ready"]
+            handle.update(Markdown(f"_MCP: {', '.join(ready) or 'no server'} ready_"))
+        for problem in mcp.unsaid():
+            self._publish_stream(self.get_parent("shell"), "stderr", f"[{problem}]\n")
 
     def _approver(self, allow_stdin: bool) -> Approver | None:
         """The richest way to ask a person this frontend offers; None: nobody can answer."""
@@ -200,6 +224,7 @@ class CodeActKernel(IPythonKernel):
         def on_sigint(_signum: int, _frame: object) -> None:
             if self._cell is not None:
                 self._cell.cancel()
+            self.codeact.mcp.cancel_calls()  # a program waiting on an MCP call stops now, not when it answers
             loop.call_soon_threadsafe(task.cancel)
 
         previous = signal.signal(signal.SIGINT, on_sigint)

@@ -11,6 +11,7 @@ from pathlib import Path
 from .comm import RunInfo
 from .config import Config
 from .local_model import LocalServer, parse_local
+from .mcp_tools import Manager
 from .model import ModelConfig, Turn
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
@@ -31,6 +32,11 @@ class Session:
     """Tools a person allowed for the session: programs that call only these run unasked."""
     runs: list[RunInfo] = field(default_factory=list)
     """This session's turns as the extension's panel lists them."""
+    mcp: Manager = field(default_factory=Manager)
+    """The MCP servers (mcp_tools): their tools are offered through the registry like @tools."""
+
+    def __post_init__(self) -> None:
+        self.registry.attach(self.mcp)
 
     def replay(self, path: Path) -> Replay:
         """The transcript standing in for the model, loaded once per path."""
@@ -94,7 +100,9 @@ class Session:
         return ModelConfig(model=c.model, base_url=c.base_url, api_key=c.api_key, timeout=c.model_timeout)
 
     def close(self) -> None:
-        """Stop what the session started: the local model server and the sandbox."""
+        """Stop what the session started: the MCP servers, the local model server and the sandbox."""
+        self.mcp.close()
+        self.registry.detach(self.mcp)
         if self.local is not None:
             self.local.stop()
             self.local = None
