@@ -86,6 +86,12 @@ def pid() -> int:
 
 
 @server.tool(annotations=READ_ONLY)
+def getenv(name: str) -> str:
+    """An environment variable of this server's process ('' if unset)."""
+    return os.environ.get(name, "")
+
+
+@server.tool(annotations=READ_ONLY)
 def sleep(seconds: float) -> str:
     """Sleeps, then says so."""
     time.sleep(seconds)

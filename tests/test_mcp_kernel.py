@@ -75,12 +75,18 @@ def test_a_configured_server_starts_with_the_kernel_and_the_model_sees_its_tools
     assert [c["tool"] for c in records(fresh)[-1]["mcp_calls"]] == ["lookup", "list-notes"]
 
 
+def test_a_server_sees_only_the_environment_it_is_given(fresh, openai_server):
+    openai_server.enqueue(program("print(repr(call_tool('getenv', 'OPENAI_API_KEY')), "
+                                  "call_tool('getenv', 'PATH') != '')"))
+    assert fresh.execute("Environment?").stdout() == "'' True\n"  # the kernel has a key; the server does not
+
+
 def test_tools_and_mcp_list_them(fresh):
     tools = fresh.execute("%tools").stdout()
     assert "lookup(city: str, unit: str = 'C') -> dict  # The weather in a city.  [MCP fx · ordinary]" in tools
     assert "add_note(title: str, body: str = '') -> str  # Add a note" in tools and "[MCP fx · always asks]" in tools
     listing = fresh.execute("%mcp").stdout()
-    assert f"fx: ready, 11 tools (stdio: {sys.executable} {FIXTURE})" in listing
+    assert f"fx: ready, 12 tools (stdio: {sys.executable} {FIXTURE})" in listing
     assert "approval always: a program that may call one needs a person; tools annotated read-only are ordinary" \
         in listing
     assert "  delete_note(title: str) -> str  [always asks]" in listing
@@ -175,7 +181,7 @@ def test_names_that_clash_and_a_streamable_http_server(fresh, openai_server, tmp
         added = fresh.execute(f"%mcp add web {url} --header 'Authorization: Bearer t0k' --approval auto "
                               f"--timeout {START}")
         assert added.status == "ok", added.stdout("stderr")
-        assert "web: ready, 11 tools (http: " in added.stdout() and "  web.lookup(city: str" in added.stdout()
+        assert "web: ready, 12 tools (http: " in added.stdout() and "  web.lookup(city: str" in added.stdout()
         names = fresh.execute("%tools").stdout()
         assert "fx.lookup(" in names and "web.lookup(" in names and "\nlookup(" not in names
         openai_server.enqueue(program("print(call_tool('shout', 'a'), call_tool('fx.shout', 'b'), "
@@ -219,6 +225,9 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(fresh):
     hang = fresh.execute(f"%mcp add stuck --timeout 2 -- {sys.executable} {FIXTURE} stdio --hang", timeout=60)
     assert hang.status == "error" and "did not start within 2 s" in hang.stdout("stderr")
     assert "connecting stuck (stdio: " in hang.markdown()  # the progress line, ended as it began
+    nothing = fresh.execute("%mcp add nothing -- no-such-mcp-server-command --flag", timeout=60)
+    assert nothing.status == "error" and "cannot start the MCP server 'no-such-mcp-server-command'" in \
+        nothing.stdout("stderr")
     refused = fresh.execute("%mcp add down http://127.0.0.1:9/mcp --timeout 20", timeout=60)
     assert refused.status == "error" and "cannot connect" in refused.stdout("stderr")
     missing = fresh.execute("%mcp remove nothere")

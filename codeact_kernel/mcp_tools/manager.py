@@ -209,6 +209,10 @@ class Manager:
                 except MCPServerError:
                     self._forget(server)
                     raise
+        except KeyboardInterrupt:  # interrupted while it starts: as if never added
+            self._stop(server)
+            self._forget(server)
+            raise
         finally:
             getattr(progress, "done", lambda: None)()
 
