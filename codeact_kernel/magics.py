@@ -227,7 +227,8 @@ class CodeActMagics(Magics):
         manager = self.session.mcp
         if args[:1] == ["add"]:
             spec = spec_from_args(args[1:])
-            server = manager.add(spec, progress=_progress(f"connecting {spec.name} ({spec.transport}: {spec.where()})…"))
+            waiting = _progress(f"connecting {spec.name} ({spec.transport}: {spec.where()})…")
+            server = manager.add(spec, progress=waiting)
             print(self._describe_server(server))
         elif args[:1] == ["remove"] and len(args) == 2:
             manager.remove(args[1])

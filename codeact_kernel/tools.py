@@ -116,9 +116,8 @@ class Registry:
         """Every tool by the name programs call it: the registered ones, then each source's
         under `resolve`'s names."""
         own = dict(self._tools)
-        if not self._sources:
-            return own
-        return {**own, **resolve(own, [t for source in list(self._sources) for t in source.tools()])}
+        external = [t for source in list(self._sources) for t in source.tools()]
+        return {**own, **resolve(own, external)} if external else own
 
     def add(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
             approval: Approval = "policy") -> Tool:

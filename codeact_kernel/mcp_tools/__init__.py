@@ -34,7 +34,8 @@ def show_pictures(pictures: list[Picture]) -> None:
     from IPython.display import display
 
     for picture in pictures:
-        said = f"image from `{picture.tool}` (MCP server {picture.server}), {picture.mime_type}, {len(picture.data):,} bytes"
+        said = (f"image from `{picture.tool}` (MCP server {picture.server}), {picture.mime_type}, "
+                f"{len(picture.data):,} bytes")
         if picture.mime_type in ("image/png", "image/jpeg", "image/gif"):
             display({picture.mime_type: base64.b64encode(picture.data).decode(), "text/plain": f"[{said}]"}, raw=True)
         else:  # SVG and the rest are not shown inline: a server's SVG may carry script

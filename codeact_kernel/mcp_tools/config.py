@@ -180,12 +180,14 @@ def spec_from_entry(name: str, entry: Any, source: str,
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{where}: \"url\" must be a string")
     return ServerSpec(
-        name=name, command=_expand(command, environ, where), args=tuple(_expand(a, environ, where) for a in strings("args", list)),
+        name=name, command=_expand(command, environ, where),
+        args=tuple(_expand(a, environ, where) for a in strings("args", list)),
         env={k: _expand(v, environ, where) for k, v in strings("env", dict).items()},
         cwd=entry.get("cwd"), url=_expand(url, environ, where),
         headers={k: _expand(v, environ, where) for k, v in strings("headers", dict).items()},
         approval=approval, tool_approval=dict(tool_approval), trust_annotations=annotations == "trust",
-        timeout=entry.get("timeout", DEFAULT_START_TIMEOUT), call_timeout=entry.get("callTimeout", DEFAULT_CALL_TIMEOUT),
+        timeout=entry.get("timeout", DEFAULT_START_TIMEOUT),
+        call_timeout=entry.get("callTimeout", DEFAULT_CALL_TIMEOUT),
         max_result=entry.get("maxResultBytes", DEFAULT_MAX_RESULT), source=source,
     ).validate()
 

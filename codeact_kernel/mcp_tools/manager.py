@@ -502,11 +502,12 @@ class Manager:
             from mcp import StdioServerParameters
             from mcp.client.stdio import stdio_client
 
-            # The reaper stays as the server's parent, so it dies with the kernel (reaper.py).
-            params = StdioServerParameters(
-                command=sys.executable,
-                args=["-I", "-S", str(REAPER), str(os.getpid()), "--", spec.command, *spec.args],
-                env=dict(spec.env), cwd=spec.cwd)
+            if os.name == "posix":  # the reaper stays as the server's parent, so it dies with the kernel
+                command = sys.executable
+                args = ["-I", "-S", str(REAPER), str(os.getpid()), "--", spec.command, *spec.args]
+            else:  # Windows: the SDK puts the server in a Job Object, which ends with the kernel's process
+                command, args = spec.command, list(spec.args)
+            params = StdioServerParameters(command=command, args=args, env=dict(spec.env), cwd=spec.cwd)
             transport = stdio_client(params, errlog=errlog)
         else:
             import httpx2
@@ -524,7 +525,8 @@ class Manager:
             transport = streamable_http_client(spec.url or "", http_client=http)
         return await stack.enter_async_context(Client(transport, client_info=info))
 
-    def _connected(self, server: Server, client: Any, queue: asyncio.Queue[Any], listing: list[Any], seconds: float) -> None:
+    def _connected(self, server: Server, client: Any, queue: asyncio.Queue[Any], listing: list[Any],
+                   seconds: float) -> None:
         tools: dict[str, ToolDef] = {}
         skipped: dict[str, str] = {}
         for item in listing:
@@ -534,9 +536,11 @@ class Manager:
                 continue
             hints = item.annotations
             tools[item.name] = ToolDef(
-                name=item.name, title=item.title or (hints.title if hints else None), description=item.description or "",
+                name=item.name, title=item.title or (hints.title if hints else None),
+                description=item.description or "",
                 parameters=schema.Parameters(item.name, item.input_schema), output_schema=item.output_schema,
-                read_only=hints.read_only_hint if hints else None, destructive=hints.destructive_hint if hints else None)
+                read_only=hints.read_only_hint if hints else None,
+                destructive=hints.destructive_hint if hints else None)
         with server._lock:
             server.tools, server.skipped, server._entries = tools, skipped, None
             server._client, server._group = client, queue

@@ -70,7 +70,8 @@ class Parameters:
         properties = self.schema.get("properties", {}) or {}
         required = [n for n in self.schema.get("required", []) if n in properties]
         self.required = frozenset(required)
-        self.names = (*[n for n in properties if n in self.required], *[n for n in properties if n not in self.required])
+        self.names = (*[n for n in properties if n in self.required],
+                      *[n for n in properties if n not in self.required])
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -203,7 +204,8 @@ def wrapped(output_schema: Any) -> bool:
     if not isinstance(output_schema, dict) or output_schema.get("type") != "object":
         return False
     properties = output_schema.get("properties")
-    return isinstance(properties, dict) and list(properties) == ["result"] and output_schema.get("required") == ["result"]
+    return (isinstance(properties, dict) and list(properties) == ["result"]
+            and output_schema.get("required") == ["result"])
 
 
 def returns(output_schema: Any) -> str:
