@@ -188,8 +188,10 @@ class CodeActKernel(IPythonKernel):
             names = ", ".join(s.name for s in starting)
             handle = display(Markdown(f"_connecting MCP server{'s' if len(starting) > 1 else ''} {names}…_"),
                              display_id=True)
-            await asyncio.wait([asyncio.wrap_future(s.started) for s in starting if s.started is not None],
-                               timeout=max(s.spec.timeout for s in starting) + 15)
+            waits = [asyncio.wrap_future(s.started) for s in starting if s.started is not None]
+            for wait in waits:  # a failure is said below (unsaid), not logged as never retrieved
+                wait.add_done_callback(lambda done: done.cancelled() or done.exception())
+            await asyncio.wait(waits, timeout=max(s.spec.timeout for s in starting) + 15)
             ready = [f"{s.name} ({len(s.tools)} tools)" for s in starting if s.state == "ready"]
             handle.update(Markdown(f"_MCP: {', '.join(ready) or 'no server'} ready_"))
         for problem in mcp.unsaid():

@@ -512,3 +512,18 @@ def test_an_http_server_that_goes_away_fails_the_call_clearly():
     finally:
         m.close()
         process.kill()
+
+
+def test_the_users_setting_for_one_tool_by_either_of_its_names(manager):
+    try:
+        manager.set_approval("fx", "always", "lookup")
+        assert manager.registry["lookup"].approval == "always"
+        manager.set_approval("fx", "each-call", "fx.lookup")  # as it is called when its name clashes
+        assert manager.registry["lookup"].approval == "each-call"
+        with pytest.raises(ConfigError, match="fx has no tool named 'nothing'; it has: "):
+            manager.set_approval("fx", "always", "nothing")
+        with pytest.raises(ConfigError, match="approval must be one of always, each-call, auto"):
+            manager.set_approval("fx", "sometimes")
+    finally:
+        manager.set_approval("fx", "auto", "lookup")
+    assert manager.registry["lookup"].approval == "policy"

@@ -234,6 +234,8 @@ class Manager:
         if tool is None:
             server.spec = dataclasses.replace(server.spec, approval=value)
         else:
+            if tool not in server.tools and tool.startswith(f"{name}.") and tool[len(name) + 1:] in server.tools:
+                tool = tool[len(name) + 1:]  # named as programs call it when it clashes: SERVER.TOOL
             if tool not in server.tools and tool not in server.skipped:
                 raise ConfigError(f"{name} has no tool named {tool!r}; it has: {', '.join(server.tools) or 'none'}")
             server.spec = dataclasses.replace(server.spec, tool_approval={**server.spec.tool_approval, tool: value})
@@ -466,7 +468,8 @@ class Manager:
                         queue: asyncio.Queue[Any] = asyncio.Queue()
                         group.start_soon(self._dispatch, server, group, queue)
                         self._connected(server, client, queue, listing, time.monotonic() - began)
-                        started.set_result(None)
+                        if not started.done():
+                            started.set_result(None)
                         await anyio.sleep_forever()
             if scope.cancelled_caught and not started.done():
                 reason = (f"it did not start within {spec.timeout:g} s (its timeout; `%mcp add {spec.name} "
