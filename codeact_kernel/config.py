@@ -32,6 +32,7 @@ ENVIRONMENT = {
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
     "CODEACT_HISTORY_TOKENS": "the conversation's budget in each request, in tokens (default 800), or all",
+    "CODEACT_MCP_CONFIG": "the MCP servers file to read (default: codeact_mcp.json on Jupyter's config path), or none",
 }
 
 

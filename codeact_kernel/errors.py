@@ -6,6 +6,8 @@
     │   └── GuestBuildError       the fuller guest component could not be built
     ├── ToolDefinitionError       a tool cannot be registered (bad name, unusable signature)
     ├── ConfigError               a setting has a value the kernel cannot use
+    ├── MCPServerError            an MCP server could not be started, reached or stopped
+    ├── MCPToolError              an MCP tool call failed (the program gets it as ToolError)
     └── ModelError                the model server gave no usable reply (other 4xx land here)
         ├── NoApiKey              no API key and the server is not on this machine
         ├── ModelUnreachable      connection refused, unknown host, connection lost
@@ -61,6 +63,16 @@ class ToolDefinitionError(CodeActError):
 
 class ConfigError(CodeActError):
     """A setting has a value the kernel cannot use; the message names the accepted ones."""
+
+
+class MCPServerError(CodeActError):
+    """An MCP server could not be started or reached; the message says why and where its log is."""
+
+
+class MCPToolError(CodeActError):
+    """An MCP tool failed: the server said so (`isError`, a protocol error), did not answer in
+    time, stopped during the call, or sent more than a program may take. Raised inside the
+    tool, so the program sees it as `ToolError` with this message."""
 
 
 class ModelError(CodeActError):

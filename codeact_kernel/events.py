@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from . import approval, calls
+from .mcp_tools import Picture
 from .model import Reply
 from .protocol import Phase
 from .record import TurnRecord
@@ -33,6 +34,19 @@ class StartingLocalModel:
 @dataclass(frozen=True)
 class LocalModelProgress:
     message: str
+
+
+@dataclass(frozen=True)
+class ConnectingServers:
+    """MCP servers the kernel started are still connecting: the prompt waits for their tools."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServersReady:
+    ready: tuple[str, ...]
+    """Each server that is ready, with how many tools it offers."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,13 @@ class FilesSaved:
 
 
 @dataclass(frozen=True)
+class Pictures:
+    """Images MCP tools returned while the program ran (a program sees a stand-in string)."""
+
+    pictures: tuple[Picture, ...]
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the sandbox said about the run (a limit reached, an output cut)."""
 
@@ -179,6 +200,6 @@ class Remembered:
     record: TurnRecord = field(repr=False)
 
 
-Event = Union[PhaseChanged, StartingLocalModel, LocalModelProgress, Asking, Streaming, Retrying, NoAnswer,
-              Replied, Proposed, Decided, PreparingSandbox, SandboxReady, Output, CallDecided, FilesSaved,
-              Notice, Repairing, Footer, Remembered]
+Event = Union[PhaseChanged, StartingLocalModel, LocalModelProgress, ConnectingServers, ServersReady, Asking,
+              Streaming, Retrying, NoAnswer, Replied, Proposed, Decided, PreparingSandbox, SandboxReady, Output, CallDecided, FilesSaved,
+              Pictures, Notice, Repairing, Footer, Remembered]

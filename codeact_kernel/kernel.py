@@ -26,6 +26,7 @@ from . import __version__, comm
 from .config import APPROVAL_POLICIES, PERMISSIVENESS, SANDBOX_PROCESSES, SANDBOXES, Config, ceiling
 from .errors import CodeActError, ConfigError
 from .magics import CodeActMagics
+from .mcp_tools import config_paths, read_config
 from .protocol import EXIT, MAGIC, PYTHON_MARKER, SETTABLE
 from .session import Session
 from .tools import tool
@@ -74,6 +75,9 @@ class CodeActKernel(IPythonKernel):
             self._config_error = exc
             config = Config()
         self.codeact = Session(config)
+        # The configuration file's MCP servers start now, in the background (the first prompt
+        # cell waits for them); with none configured nothing is imported or started.
+        self.codeact.mcp.load(*read_config(config_paths()))
         assert self.shell is not None
         self.shell.register_magics(CodeActMagics(self.shell, self.codeact))
         self.shell.input_transformers_cleanup.insert(0, _strip_python_marker)
@@ -192,6 +196,7 @@ class CodeActKernel(IPythonKernel):
         def on_sigint(_signum: int, _frame: object) -> None:
             if self._cell is not None:
                 self._cell.cancel()
+            self.codeact.mcp.cancel_calls()  # a program waiting on an MCP call stops now, not when it answers
             loop.call_soon_threadsafe(task.cancel)
 
         previous = signal.signal(signal.SIGINT, on_sigint)

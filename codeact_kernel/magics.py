@@ -15,10 +15,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOX_PROCESSES, SANDBOXES, parse_budget, parse_seconds
-from .errors import ConfigError
+from .errors import ConfigError, MCPServerError
 from .history import describe, fit
+from .markdown import emphasis, printable
+from .mcp_tools import config_paths, spec_from_args
+from .mcp_tools.manager import Server
 from .sandbox.network import Rule
 from .session import Session
+from .tools import Tool
 
 HELP = """\
 CodeAct kernel: each cell is a prompt. The model answers with one Python program that
@@ -32,6 +36,9 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
   %sandbox [backend auto|hyperlight|wasmtime | process inline|worker | timeout S | memory MB |
             allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
+  %mcp                  MCP servers: their state and tools
+  %mcp add NAME [--approval always|each-call|auto] [--timeout S] ... (-- COMMAND [ARGS] | URL)
+  %mcp remove NAME, %mcp log NAME [LINES], %mcp approval NAME [TOOL] always|each-call|auto
   %history, %forget     the conversation the model remembers, and clearing it
   %codeact history TOKENS|all   the conversation's budget in each request (default 800)
   %codeact result NAME  the variable a program's set_result(value) is bound to
@@ -47,7 +54,7 @@ def _usage_errors(method: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: Any, line: str) -> None:
         try:
             method(self, line)
-        except (ConfigError, KeyError, ValueError) as exc:
+        except (ConfigError, MCPServerError, KeyError, ValueError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
 
     return wrapper
@@ -207,11 +214,75 @@ class CodeActMagics(Magics):
             registry.remove(args[1])
         elif args:
             raise ConfigError("%tools: usage: %tools [remove NAME]")
+        self._wait_for_mcp()
         for entry in registry:
-            mark = "  [always asks]" if entry.approval == "always" else ""
-            print(entry.describe() + mark)
+            print(entry.describe() + _mark(entry))
         if not len(registry):
-            print("no tools yet: define one in a %%python cell with @tool")
+            print("no tools yet: define one in a %%python cell with @tool, or connect an MCP server (%mcp add)")
+
+    @line_magic
+    @_usage_errors
+    def mcp(self, line: str) -> None:
+        """`%mcp`: MCP servers and their tools; `%mcp add|remove|log|approval ...` (see %codeact)."""
+        args = shlex.split(line)
+        manager = self.session.mcp
+        if args[:1] == ["add"]:
+            spec = spec_from_args(args[1:])
+            waiting = _progress(f"connecting {spec.name} ({spec.transport}: {spec.where()})…")
+            server = manager.add(spec, progress=waiting)
+            print(self._describe_server(server))
+        elif args[:1] == ["remove"] and len(args) == 2:
+            manager.remove(args[1])
+            print(f"{args[1]}: disconnected; its tools are gone")
+        elif args[:1] == ["log"] and len(args) in (2, 3):
+            lines = int(args[2]) if len(args) == 3 and args[2].isdigit() else 40
+            print(manager.log_text(args[1], lines))
+        elif args[:1] == ["approval"] and len(args) in (3, 4):
+            tool = args[2] if len(args) == 4 else None
+            print(self._describe_server(manager.set_approval(args[1], args[-1], tool)))
+        elif args:
+            raise ConfigError(f"%mcp: cannot understand {line.strip()!r}. Usage: %mcp | %mcp add NAME ... "
+                              "(-- COMMAND [ARGS] | URL) | %mcp remove NAME | %mcp log NAME [LINES] | "
+                              "%mcp approval NAME [TOOL] always|each-call|auto")
+        else:
+            self._wait_for_mcp()
+            servers = manager.servers()
+            for problem in manager.problems:
+                print(f"configuration: {problem}")
+            if not servers:
+                where = ", ".join(str(p) for p in config_paths()) or "none (CODEACT_MCP_CONFIG=none)"
+                print(f"no MCP servers: %mcp add NAME -- COMMAND [ARGS] (stdio) or %mcp add NAME URL "
+                      f"(Streamable HTTP); the configuration file is read from {where}")
+            for server in servers:
+                print(self._describe_server(server))
+
+    def _describe_server(self, server: Server) -> str:
+        """A server's state, how it is reached, its approval setting, and its tools as programs call them."""
+        spec = server.spec
+        state = {"ready": f"ready, {len(server.tools)} tool{'s' if len(server.tools) != 1 else ''}",
+                 "starting": "starting", "failed": f"failed: {server.reason}",
+                 "stopped": f"stopped: {server.reason}"}[server.state]
+        setting = {"always": "a program that may call one needs a person",
+                   "each-call": "each call waits for a person", "auto": "ordinary tools"}[spec.approval]
+        hints = ("tools annotated read-only are ordinary" if spec.trust_annotations
+                 else "read-only annotations ignored (--annotations ignore)")
+        lines = [f"{server.name}: {state} ({spec.transport}: {spec.where()})",
+                 f"  approval {spec.approval}: {setting}; {hints}"
+                 + "".join(f"; {tool}: {value}" for tool, value in spec.tool_approval.items())]
+        entries = [t for t in self.session.registry if t.server == server.name]
+        for entry in entries:
+            lines.append(f"  {entry.name}{entry.signature}{_mark(entry, with_server=False)}")
+        for name, why in server.skipped.items():
+            lines.append(f"  left out: {name}: {why}")
+        return "\n".join(lines)
+
+    def _wait_for_mcp(self) -> None:
+        """Servers the configuration file started at kernel start may still be connecting."""
+        starting = self.session.mcp.starting()
+        if starting:
+            print(f"waiting for MCP server{'s' if len(starting) > 1 else ''} "
+                  f"{', '.join(s.name for s in starting)} to start…", flush=True)
+            self.session.mcp.wait_starting()
 
     @line_magic
     @_usage_errors
@@ -261,3 +332,40 @@ class CodeActMagics(Magics):
             for key, value in old.items():
                 setattr(config, key, value)
             raise
+
+
+def _mark(entry: Tool, with_server: bool = True) -> str:
+    """What %tools adds to a tool's line: where it comes from, and who decides about it."""
+    parts = []
+    if entry.server is not None and with_server:
+        renamed = f" tool {entry.remote_name}" if entry.remote_name != entry.name else ""
+        parts.append(f"MCP {entry.server}{renamed}")
+    elif entry.server is not None and entry.remote_name != entry.name:
+        parts.append(f"{entry.remote_name} on the server: another tool has that name")
+    if entry.approval == "always":
+        parts.append("always asks")
+    elif entry.approval == "each-call" and entry.server is not None:
+        parts.append("asks at each call")
+    elif entry.server is not None:
+        parts.append("ordinary")
+    return f"  [{' · '.join(parts)}]" if parts else ""
+
+
+def _progress(first: str) -> Callable[[str], None]:
+    """A line that says what is being waited for, updated while it lasts (a server's start), so a
+    cell shows progress without keeping it: it ends as it began, whatever the wait took."""
+    from IPython.display import display
+
+    def bundle(text: str) -> dict[str, str]:
+        return {"text/plain": printable(text), "text/markdown": emphasis(text)}
+
+    handle = display(bundle(first), raw=True, display_id=True)
+    if handle is None:  # no display here (a plain terminal): say it once
+        print(first, flush=True)
+        return lambda text: print(text, flush=True)
+
+    def update(text: str) -> None:
+        handle.update(bundle(f"{first} {text}" if text else first), raw=True)
+
+    update.done = lambda: handle.update(bundle(first), raw=True)  # type: ignore[attr-defined]
+    return update

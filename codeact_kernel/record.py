@@ -71,6 +71,8 @@ class TurnRecord:
     files: tuple[str, ...] = ()
     tool_calls: int = 0
     calls: tuple[CallRecord, ...] = ()
+    mcp_calls: tuple[dict[str, Any], ...] = ()
+    """Each call to an MCP server's tool: server, tool, ok, seconds (and the error)."""
     tokens_in: int = 0
     tokens_out: int = 0
     seconds_model: float = 0.0
@@ -123,6 +125,7 @@ class TurnRecord:
                        "stderr": clip(self.stderr, TRANSCRIPT_OUTPUT_CHARS),
                        "error": self.error, "files": list(self.files), "tool_calls": self.tool_calls},
             "calls": [c.to_json() for c in self.calls],
+            "mcp_calls": list(self.mcp_calls),
             "tokens": {"in": self.tokens_in, "out": self.tokens_out},
             "seconds": {"model": round(self.seconds_model, 4), "sandbox": round(self.seconds_sandbox, 4),
                         "waiting_for_you": round(self.seconds_waiting, 4)},
@@ -149,7 +152,8 @@ class TurnRecord:
                    ran_sha256=data.get("ran_sha256"), stdout=str(output.get("stdout", "")),
                    stderr=str(output.get("stderr", "")), error=output.get("error"),
                    files=tuple(output.get("files") or ()), tool_calls=int(output.get("tool_calls") or 0),
-                   calls=calls, tokens_in=int(tokens.get("in") or 0), tokens_out=int(tokens.get("out") or 0),
+                   calls=calls, mcp_calls=tuple(c for c in data.get("mcp_calls") or () if isinstance(c, dict)),
+                   tokens_in=int(tokens.get("in") or 0), tokens_out=int(tokens.get("out") or 0),
                    seconds_model=float(seconds.get("model") or 0), seconds_sandbox=float(seconds.get("sandbox") or 0),
                    seconds_waiting=float(seconds.get("waiting_for_you") or 0), sandbox=data.get("sandbox"),
                    cell_id=data.get("cell_id"), kernel=str(data.get("kernel", "")),

@@ -11,6 +11,7 @@ from pathlib import Path
 from .approval import RanBy
 from .config import Config
 from .local_model import LocalServer, parse_local
+from .mcp_tools import Manager
 from .model import ModelConfig, Turn
 from .protocol import CallAction
 from .record import TurnRecord
@@ -34,6 +35,11 @@ class Session:
     local: LocalServer | None = None
     allowed_tools: set[str] = field(default_factory=set)
     """Tools a person allowed for the session: programs that call only these run unasked."""
+    mcp: Manager = field(default_factory=Manager)
+    """The MCP servers (mcp_tools): their tools are offered through the registry like @tools."""
+
+    def __post_init__(self) -> None:
+        self.registry.attach(self.mcp)
 
     def remember(self, record: TurnRecord) -> None:
         """Add an attempt to the conversation and the session's runs, and append it to the
@@ -104,7 +110,9 @@ class Session:
         return ModelConfig(model=c.model, base_url=c.base_url, api_key=c.api_key, timeout=c.model_timeout)
 
     def close(self) -> None:
-        """Stop what the session started: the local model server and the sandbox."""
+        """Stop what the session started: the MCP servers, the local model server and the sandbox."""
+        self.mcp.close()
+        self.registry.detach(self.mcp)
         if self.local is not None:
             self.local.stop()
             self.local = None

@@ -5,16 +5,24 @@ person reading the code would. Registering a name again replaces the tool; a too
 `approval="always"` makes a program that may call it ask, even under the `auto` policy; one
 marked `approval="each-call"` asks a person at every call, with its arguments, while the
 program waits (calls.py).
+
+Tools from MCP servers join through `Registry.attach` (mcp_tools): everything that reads the
+registry (the model's tool list, %tools, approval's scan, route and guard, the extension's
+panel) treats them like @tools. A name two tools share is resolved at every read, whatever
+the order they came in: a @tool keeps its name, and an MCP tool whose name another tool
+also has is named SERVER.NAME.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import keyword
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from .errors import ToolDefinitionError
 
@@ -35,6 +43,10 @@ class Tool:
     description: str
     signature: str
     approval: Approval = "policy"
+    server: str | None = None
+    """The MCP server the tool comes from (mcp_tools); None for a notebook's @tool."""
+    remote_name: str | None = None
+    """Its name on that server (`name` is SERVER.NAME when another tool has the same name)."""
 
     @property
     def is_async(self) -> bool:
@@ -75,12 +87,37 @@ def _first_paragraph(doc: str | None) -> str:
     return " ".join(inspect.cleandoc(doc).split("\n\n", 1)[0].split())
 
 
+class ToolSource(Protocol):
+    """Tools that come from elsewhere (the MCP servers: mcp_tools.Manager), read at every use."""
+
+    def tools(self) -> list[Tool]:
+        """Each tool named as its source names it, with `server` set; clashes are the registry's to resolve."""
+        ...
+
+
 class Registry:
     """The tools a kernel offers to programs; safe to read while a program runs."""
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
         self._lock = threading.Lock()
+
+    def attach(self, source: ToolSource) -> None:
+        """Offer a source's tools beside the registered ones, from now on."""
+        if source not in self._sources:
+            self._sources.append(source)
+
+    def detach(self, source: ToolSource) -> None:
+        if source in self._sources:
+            self._sources.remove(source)
+
+    def _entries(self) -> dict[str, Tool]:
+        """Every tool by the name programs call it: the registered ones, then each source's
+        under `resolve`'s names."""
+        own = dict(self._tools)
+        external = [t for source in list(self._sources) for t in source.tools()]
+        return {**own, **resolve(own, external)} if external else own
 
     def add(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
             approval: Approval = "policy") -> Tool:
@@ -104,27 +141,32 @@ class Registry:
 
     def remove(self, name: str) -> None:
         with self._lock:
-            if self._tools.pop(name, None) is None:
-                raise KeyError(f"no tool named {name!r}; registered: {', '.join(self.names()) or 'none'}")
+            if self._tools.pop(name, None) is not None:
+                return
+        entry = self._entries().get(name)
+        if entry is not None and entry.server is not None:
+            raise KeyError(f"{name} comes from the MCP server {entry.server}: `%mcp remove {entry.server}` "
+                           "disconnects the server")
+        raise KeyError(f"no tool named {name!r}; registered: {', '.join(self.names()) or 'none'}")
 
     def clear(self) -> None:
         with self._lock:
             self._tools.clear()
 
     def names(self) -> list[str]:
-        return sorted(self._tools)
+        return sorted(self._entries())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return name in self._entries()
 
     def __getitem__(self, name: str) -> Tool:
-        return self._tools[name]
+        return self._entries()[name]
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter(sorted(self._tools.values(), key=lambda t: t.name))
+        return iter(sorted(self._entries().values(), key=lambda t: t.name))
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._entries())
 
     def describe(self) -> str:
         """The tool list as the model sees it."""
@@ -152,6 +194,23 @@ class Registry:
             else:
                 result[entry.name] = entry.function
         return result
+
+
+def resolve(own: dict[str, Tool], external: list[Tool]) -> dict[str, Tool]:
+    """Names for tools from sources, beside the registered `own`: each keeps its own name when
+    no other tool has it, and is named SERVER.NAME when one does (a @tool, or a tool of another
+    server). Repeated until no two share a name; a @tool never changes its name. The result
+    depends only on which tools there are, never on the order servers connected in."""
+    qualified: set[int] = set()
+    while True:
+        names = [f"{t.server}.{t.name}" if i in qualified else t.name for i, t in enumerate(external)]
+        counts = Counter([*own, *names])
+        clashing = {i for i, name in enumerate(names) if counts[name] > 1 and i not in qualified}
+        if not clashing:
+            break
+        qualified |= clashing
+    return {name: dataclasses.replace(tool, name=name) if name != tool.name else tool
+            for name, tool in zip(names, external)}
 
 
 def _on_loop(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:

@@ -21,9 +21,10 @@ from typing import Any
 
 from . import approval, calls
 from .errors import ModelError
-from .events import (Asking, CallDecided, Decided, Event, FilesSaved, Footer, LocalModelProgress, NoAnswer, Notice,
-                     Output, PhaseChanged, PreparingSandbox, Proposal, Proposed, Remembered, Replied, Repairing,
-                     Retrying, SandboxReady, SavedFile, StartingLocalModel, Streaming)
+from .events import (Asking, CallDecided, ConnectingServers, Decided, Event, FilesSaved, Footer, LocalModelProgress,
+                     NoAnswer, Notice, Output, PhaseChanged, Pictures, PreparingSandbox, Proposal, Proposed, Remembered,
+                     Replied, Repairing, Retrying, SandboxReady, SavedFile, ServersReady, StartingLocalModel,
+                     Streaming)
 from .history import OUTPUT_CHARS, fit
 from .model import Reply, build_messages, codeact_instructions, complete, extract_program, find_program, prose_of
 from .record import TurnRecord
@@ -77,6 +78,7 @@ class Turn:
         if config.approval == "ask" and self.view.approver is None:
             # Known before the model is asked: no one could approve its program.
             raise Failure("ApprovalRequired", approval.unanswerable("ask"))
+        await self._servers_ready()
         totals = _Totals()
         request = prompt
         failure: Failure | None = None
@@ -121,6 +123,22 @@ class Turn:
         if failure is not None:
             raise failure
 
+    async def _servers_ready(self) -> None:
+        """MCP servers the configuration file started with the kernel may still be connecting:
+        the model must see their tools, so the prompt waits for them (each within its timeout),
+        saying so; what went wrong with them is said once, here, where someone reads it."""
+        mcp = self.session.mcp
+        starting = mcp.starting()
+        if starting:
+            self._show(ConnectingServers(tuple(s.name for s in starting)))
+            waits = [asyncio.wrap_future(s.started) for s in starting if s.started is not None]
+            for wait in waits:  # a failure is said below (unsaid), not logged as never retrieved
+                wait.add_done_callback(lambda done: done.cancelled() or done.exception())
+            await asyncio.wait(waits, timeout=max(s.spec.timeout for s in starting) + 15)
+            self._show(ServersReady(tuple(f"{s.name} ({len(s.tools)} tools)" for s in starting if s.state == "ready")))
+        for problem in mcp.unsaid():
+            self._show(Notice(f"[{problem}]"))
+
     def _remember(self, request: str, conversation: str, reply: Reply, decision: approval.Decision | None,
                   result: RunResult | None, asked: list[calls.Asked] | None = None) -> None:
         """Record the attempt once; the session adds it to the conversation, the transcript
@@ -143,6 +161,7 @@ class Turn:
             files=tuple(sorted(result.output_files)) if result is not None else (),
             tool_calls=len(result.tool_calls) if result is not None else 0,
             calls=tuple(a.record() for a in asked or ()),
+            mcp_calls=tuple(session.mcp.take_calls()),
             tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, seconds_model=reply.elapsed,
             seconds_sandbox=result.duration - result.held if result is not None else 0.0,
             seconds_waiting=result.held if result is not None else 0.0,
@@ -287,6 +306,9 @@ class Turn:
             if asked.decision.by == "recorded":
                 self._show(CallDecided(asked))
         self._save_files(result)
+        pictures = session.mcp.take_pictures()
+        if pictures:
+            self._show(Pictures(tuple(pictures)))
         for notice in result.notices:
             self._show(Notice(notice))
         return result, gate.asked

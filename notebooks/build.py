@@ -286,6 +286,69 @@ for name in ["Ann", "Bob", "Cy"]:
 '''),
         "Ann and Cy got it. Bob's was not sent: you denied it because he is on leave this week.",
     ], [("Allow", ""), ("Deny", "he is on leave this week"), ("Allow", "")]),
+    "mcp": ([
+        md("""# MCP servers: their tools in programs, approved by what each tool does
+
+Many tools already exist as MCP (Model Context Protocol) servers: files, databases, issue
+trackers. `%mcp add` connects one with the official MCP SDK; each of its tools is then
+callable from programs with `call_tool("TOOL", ...)` like a `@tool`, and the model sees it
+like one. The server beside this notebook, `mcp_server.py`, keeps a team's notes: four tools
+it annotates read-only, and `add_note`, which it does not.
+
+A tool annotated read-only is an ordinary tool. Every other tool follows the server's approval
+setting: `always` (the default: a program that may call it needs a person), `each-call` (every
+call waits for a person) or `auto` (ordinary). Annotations come from the server, which may
+lie, so your setting, for the server or for one tool (`%mcp approval`), always wins."""),
+        setup("mcp"),
+        md("The server runs on the kernel's own Python, which has the MCP SDK. `%mcp add` waits for it "
+           "to start and lists its tools, with what each needs:"),
+        code("%%python\nimport sys\n%mcp add notes -- {sys.executable} mcp_server.py"),
+        md("Its tools sit beside the notebook's own. A name two tools share stays the notebook's `@tool`'s, "
+           "and the server's tool is then called `notes.search` (whatever order they came in):"),
+        code('''%%python
+@tool
+def search(term: str) -> str:
+    """Look a term up in the team's glossary."""
+    return {"OKR": "objectives and key results"}.get(term, "not in the glossary")'''),
+        code("%tools"),
+        code("Which notes mention the budget? Show what they say."),
+        md("A tool's error (the server's `isError`) is a `ToolError` the program can catch, carrying the "
+           "server's message. An image a tool returns is shown in the cell after the run; the program gets "
+           "a line saying what it was:"),
+        code("Read the note about holidays, then chart how long the notes are."),
+        md("`add_note` is not annotated read-only, so the server's setting, `always`, applies: a program "
+           "that may call it needs a person, even under `%approval auto`. This notebook runs headless "
+           "(nbval), where nobody can approve, so the cell fails, naming the tool:"),
+        code("%approval auto"),
+        code("Add a note titled 'Offsite agenda': day one planning, day two hiking.", "raises-exception"),
+        md("Your setting wins over the server's annotations. Trusting this server whole makes every one of "
+           "its tools ordinary, and the same request runs:"),
+        code("%mcp approval notes auto"),
+        code("Add a note titled 'Offsite agenda': day one planning, day two hiking. Then list the notes."),
+        md("`%mcp` lists the servers, their state and tools; `%mcp log notes` shows what the server wrote "
+           "on stderr (never a cell); `%mcp remove notes` disconnects it. The server stops with the kernel, "
+           "even a killed one."),
+    ], [
+        reply("I'll search the notes through the server and read each match.", '''
+titles = call_tool("notes.search", "budget")
+for title in titles:
+    print(f"{title}: {call_tool('read_note', title)}")
+'''),
+        reply("Reading the note (the server says if there is none), then the chart.", '''
+try:
+    print(call_tool("read_note", "Holidays"))
+except ToolError as error:
+    print(f"no holiday note: {error}")
+print(call_tool("chart"))
+'''),
+        reply("Saving the note with the server's add_note.", '''
+print(call_tool("add_note", "Offsite agenda", "Day one: planning. Day two: hiking."))
+'''),
+        reply("Saving the note, then listing the titles.", '''
+print(call_tool("add_note", "Offsite agenda", "Day one: planning. Day two: hiking."))
+print(call_tool("list_notes"))
+'''),
+    ]),
     "results": ([
         md("""# Results: a value handed back to Python
 

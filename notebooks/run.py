@@ -44,7 +44,8 @@ def show(nb: nbformat.NotebookNode) -> None:
                 lines = source.splitlines()
                 print("\n>>> " + (source if len(lines) <= 6 else f"{lines[0]}  ({len(lines) - 1} lines)"))
                 for output in cell.outputs:
-                    print(_text(output), end="")
+                    text = _text(output)
+                    print(text if not text or text.endswith("\n") else text + "\n", end="")
             continue
         print(f"\n>>> {source}")
         expected = "raises-exception" in cell.metadata.get("tags", [])

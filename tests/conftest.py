@@ -191,6 +191,7 @@ def kernel_env(server, **overrides: str) -> dict:
         if machine in os.environ:
             env[machine] = os.environ[machine]
     env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, CODEACT_MODEL="scripted-model")
+    env.update(CODEACT_MCP_CONFIG="none")  # no MCP servers from this machine's Jupyter config path
     env.update(overrides)
     return env
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from IPython.display import HTML, Image, display
 
-from ..events import (Asking, CallDecided, Decided, Event, FilesSaved, Footer, LocalModelProgress, NoAnswer, Notice,
-                      Output, PreparingSandbox, Proposed, Replied, Repairing, Retrying, SandboxReady,
-                      StartingLocalModel, Streaming)
+from ..events import (Asking, CallDecided, ConnectingServers, Decided, Event, FilesSaved, Footer, LocalModelProgress,
+                      NoAnswer, Notice, Output, Pictures, PreparingSandbox, Proposed, Replied, Repairing, Retrying,
+                      SandboxReady, ServersReady, StartingLocalModel, Streaming)
 from . import render
 from .base import View
 from .render import Shown
@@ -26,6 +26,8 @@ from .render import Shown
 STREAM_REFRESH = 0.1
 """Seconds between updates of the streamed reply."""
 IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif"}
+INLINE_MIME = ("image/png", "image/jpeg", "image/gif")
+"""Images shown as they are; an SVG a tool returned is not (it may carry script)."""
 
 
 class NotebookView(View):
@@ -37,6 +39,7 @@ class NotebookView(View):
         self._last_update = 0.0
         self._sandbox: Any = None
         self._local: Any = None
+        self._servers: Any = None
 
     def show(self, event: Event) -> None:
         match event:
@@ -44,6 +47,11 @@ class NotebookView(View):
                 self._local = self.display(render.note(f"starting a local model: {name}…"), update=True)
             case LocalModelProgress(message=message):
                 self._local.update(render.note(message).bundle(), raw=True)
+            case ConnectingServers(names=names):
+                self._servers = self.display(
+                    render.note(f"connecting MCP server{'s' if len(names) > 1 else ''} {', '.join(names)}…"), update=True)
+            case ServersReady(ready=ready):
+                self._servers.update(render.note(f"MCP: {', '.join(ready) or 'no server'} ready").bundle(), raw=True)
             case Asking(model=model):
                 self._reply = self.display(render.note(f"asking {model}…"), update=True)
             case Streaming(text=text, elapsed=elapsed):
@@ -81,6 +89,13 @@ class NotebookView(View):
                 for saved in files:
                     self._show_file(saved.name, saved.path.suffix.lower(), saved.data)
                 self.display(render.files(files))
+            case Pictures(pictures=pictures):
+                for p in pictures:
+                    inline = p.mime_type in INLINE_MIME
+                    if inline:
+                        display({p.mime_type: base64.b64encode(p.data).decode(), "text/plain": f"[{p.mime_type}]"},
+                                 raw=True)
+                    self.display(render.picture(p.server, p.tool, p.mime_type, len(p.data), inline))
             case Notice(text=text):
                 self.io.stream("stderr", text + "\n")
             case Repairing(error=error, attempt=attempt, of=of):

@@ -127,6 +127,14 @@ def call_decided(asked: calls.Asked) -> Shown:
     return Shown(join(*parts), plain_join(plain))
 
 
+def picture(server: str, tool: str, mime_type: str, size: int, shown_inline: bool) -> Shown:
+    """What an image an MCP tool returned is, and where it came from."""
+    tail = "" if shown_inline else ": not shown inline"
+    return Shown(emphasis(join("image from ", code_span(tool), f" (MCP server {server}), {mime_type}, {size:,} bytes{tail}")),
+                 f"image from {printable(tool)} (MCP server {printable(server)}), {printable(mime_type)}, "
+                 f"{size:,} bytes{tail}")
+
+
 def sandbox_ready(name: str, reason: str) -> Shown:
     return Shown(Markdown(f"_{join('sandbox: ', strong(name), ' · ', reason)}_"), f"sandbox: {name} · {reason}")
 
