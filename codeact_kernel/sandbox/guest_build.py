@@ -67,7 +67,7 @@ def cache_limit() -> int:
             megabytes = float(text)
             if megabytes >= 0:
                 return int(megabytes * 2**20)
-        except ValueError:
+        except (ValueError, OverflowError):  # "lots", "inf"
             pass
         _log.warning("CODEACT_CACHE_MAX_MB=%r is not a number of megabytes: the cache keeps %d MB", text,
                      CACHE_MAX_MB)

@@ -181,10 +181,11 @@ def test_the_bound_is_two_gigabytes_unless_set(cache, monkeypatch, caplog):
     assert guest_build.cache_limit() == 2048 * 2**20
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "512")
     assert guest_build.cache_limit() == 512 * 2**20
-    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "lots")
-    with caplog.at_level(logging.WARNING, logger=guest_build.__name__):
-        assert guest_build.cache_limit() == 2048 * 2**20
-    assert "CODEACT_CACHE_MAX_MB" in caplog.text
+    for nonsense in ("lots", "inf", "-1"):
+        monkeypatch.setenv("CODEACT_CACHE_MAX_MB", nonsense)
+        with caplog.at_level(logging.WARNING, logger=guest_build.__name__):
+            assert guest_build.cache_limit() == 2048 * 2**20
+        assert f"CODEACT_CACHE_MAX_MB={nonsense!r}" in caplog.text
 
 
 def test_where_compiling_is_forbidden_a_missing_guest_is_an_error_that_says_so(cache, tmp_path, monkeypatch):
