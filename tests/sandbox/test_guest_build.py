@@ -61,32 +61,29 @@ def _engine(**settings) -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-def _exports(component) -> set[str]:
+def test_a_compiled_copy_is_cached_and_reused(cache, tmp_path):
     engine = _engine()
-    return set(component.type.exports(engine))
-
-
-def test_a_compiled_copy_is_cached_and_reused(cache):
-    engine = _engine()
-    first = guest_build.compiled(engine, guest_build.packaged_guest_wasm(), "packaged")
-    [cached] = cache.glob("packaged-*.cwasm")
+    wasm = _tiny(tmp_path / "guest.wasm")
+    first = guest_build.compiled(engine, wasm, "tiny")
+    [cached] = cache.glob("tiny-*.cwasm")
     stamp = cached.stat().st_mtime_ns
-    again = guest_build.compiled(engine, guest_build.packaged_guest_wasm(), "packaged")
+    again = guest_build.compiled(engine, wasm, "tiny")
     assert cached.stat().st_mtime_ns == stamp  # loaded, not compiled and written again
-    assert guest_build.EXECUTOR_INTERFACE in _exports(first) == _exports(again)
+    assert _answer(engine, first) == 42 == _answer(engine, again)
 
 
-def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, caplog):
+def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, tmp_path, caplog):
     """As when a cache is shared with another CPU or wasmtime: the settings differ, wasmtime
     refuses the copy, and it is replaced."""
-    wasm = guest_build.packaged_guest_wasm()
-    guest_build.compiled(_engine(epoch_interruption=True), wasm, "packaged")  # compiled code depends on it
-    [cached] = cache.glob("packaged-*.cwasm")
+    wasm = _tiny(tmp_path / "guest.wasm")
+    guest_build.compiled(_engine(epoch_interruption=True), wasm, "tiny")  # compiled code depends on it
+    [cached] = cache.glob("tiny-*.cwasm")
     foreign = cached.read_bytes()
+    engine = _engine()
     with caplog.at_level(logging.INFO, logger=guest_build.__name__):
-        component = guest_build.compiled(_engine(), wasm, "packaged")
-    assert "recompiling" in caplog.text
-    assert guest_build.EXECUTOR_INTERFACE in _exports(component)
+        component = guest_build.compiled(engine, wasm, "tiny")
+    assert "recompiling" in caplog.text and "epoch interruption" in caplog.text
+    assert _answer(engine, component) == 42
     assert cached.read_bytes() != foreign
 
 
@@ -206,9 +203,10 @@ def test_a_cache_that_cannot_be_written_still_gives_a_guest(tmp_path, monkeypatc
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("CODEACT_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even as root
+    engine = _engine()
     with caplog.at_level(logging.WARNING, logger=guest_build.__name__):
-        component = guest_build.compiled(_engine(), guest_build.packaged_guest_wasm(), "packaged")
-    assert guest_build.EXECUTOR_INTERFACE in _exports(component)
+        component = guest_build.compiled(engine, _tiny(tmp_path / "guest.wasm"), "tiny")
+    assert _answer(engine, component) == 42
     assert "not cached" in caplog.text
 
 
