@@ -24,6 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from codeact_kernel.bench import orders
+from codeact_kernel.sandbox.guest_build import CACHE_SETTINGS
 from codeact_kernel.testing import ScriptedOpenAI
 
 HERE = Path(__file__).resolve().parent
@@ -372,7 +373,7 @@ set_result(temperatures)
 
 def _kernel_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    for keep in ("CODEACT_CACHE_DIR",):
+    for keep in CACHE_SETTINGS:
         if keep in os.environ:
             env[keep] = os.environ[keep]
     env.update(extra)

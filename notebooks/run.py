@@ -17,6 +17,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from codeact_kernel.sandbox.guest_build import CACHE_SETTINGS
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "executed-notebooks"  # outside notebooks/, so nbval does not collect them
 
@@ -71,7 +73,7 @@ def run(name: str) -> bool:
 
 
 def main(names: list[str]) -> int:
-    for key in [k for k in os.environ if k.startswith(("OPENAI_", "CODEACT_")) and k != "CODEACT_CACHE_DIR"]:
+    for key in [k for k in os.environ if k.startswith(("OPENAI_", "CODEACT_")) and k not in CACHE_SETTINGS]:
         del os.environ[key]  # the examples replay their transcripts: no model settings apply
     names = names or sorted(p.stem for p in HERE.glob("*.ipynb"))
     failed = [name for name in names if not run(name)]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from codeact_kernel.sandbox.base import RunResult, Sandbox
+from codeact_kernel.sandbox.guest_build import CACHE_SETTINGS
 
 BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight")
 # How much slower than usual this machine is: CI's emulated VM (.ci/hyperlight-job) sets it, so
@@ -187,7 +188,7 @@ def kernel_env(server, **overrides: str) -> dict:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    for machine in ("CODEACT_CACHE_DIR", "CODEACT_PROBE_TIMEOUT"):  # facts of this machine, not settings
+    for machine in (*CACHE_SETTINGS, "CODEACT_PROBE_TIMEOUT"):  # facts of this machine, not settings
         if machine in os.environ:
             env[machine] = os.environ[machine]
     env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, CODEACT_MODEL="scripted-model")

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..sandbox.guest_build import CACHE_SETTINGS
 from ..testing import Frontend, ScriptedOpenAI
 from . import orders
 
@@ -30,7 +31,7 @@ def kernel_env(base_url: str, model: str, transcript: Path, *, api_key: str = "s
     """The environment a benchmark's kernel starts in: this machine's facts (the guest cache,
     a chosen sandbox), none of the user's other CodeAct or OpenAI settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEACT_", "OPENAI_"))}
-    for machine in ("CODEACT_CACHE_DIR", "CODEACT_SANDBOX"):
+    for machine in (*CACHE_SETTINGS, "CODEACT_SANDBOX"):
         if machine in os.environ:
             env[machine] = os.environ[machine]
     env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=api_key, CODEACT_MODEL=model,

@@ -8,14 +8,19 @@ from another repository. A program therefore sees the same `call_tool` contract 
 backends.
 
 Builds take about 10 s and land in the user's cache, keyed by everything that changes the
-result, so a kernel pays for it once per installation.
+result, so a kernel pays for it once per installation. The cache holds the builds and compiled
+copies of every installation and version that uses it (a clone's venv and a wheel install are
+two), within a bound on disk (`cache_limit()`); when a new one is written, the least recently
+used go first.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
+import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +34,18 @@ EXECUTOR_INTERFACE = "hyperlight:sandbox/executor"
 _log = logging.getLogger(__name__)
 
 
+# The cache's default bound. One installation's guests take about 90 MB today (the packaged
+# guest compiled, 36 MB; ours built, 20 MB, and compiled, 36 MB); a scientific guest adds about
+# 300 MB or more compiled, which takes a minute and a half to compile again. 2 GB holds about
+# five installations with it, twenty without.
+CACHE_MAX_MB = 2048
+# A partial write (a temporary file beside its target) this old was left by a process that died.
+_PARTIAL_AGE_S = 3600
+# The cache's settings are facts of the machine: every process that may load a guest (a kernel,
+# a sandbox worker) takes them along, whatever else of the environment it leaves behind.
+CACHE_SETTINGS = ("CODEACT_CACHE_DIR", "CODEACT_CACHE_MAX_MB", "CODEACT_NO_COMPILE")
+
+
 def cache_dir() -> Path:
     """Where built guests and compiled modules live (CODEACT_CACHE_DIR overrides)."""
     root = os.environ.get("CODEACT_CACHE_DIR")
@@ -36,6 +53,38 @@ def cache_dir() -> Path:
         return Path(root)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "codeact-kernel"
+
+
+def cache_limit() -> int:
+    """Bytes the cache's guests may take (CODEACT_CACHE_MAX_MB, default CACHE_MAX_MB).
+
+    Every `*.wasm` and `*.cwasm` directly in `cache_dir()` counts: each can be made again. The
+    one just written is kept even if alone it is larger.
+    """
+    text = os.environ.get("CODEACT_CACHE_MAX_MB", "").strip()
+    if text:
+        try:
+            megabytes = float(text)
+            if megabytes >= 0:
+                return int(megabytes * 2**20)
+        except (ValueError, OverflowError):  # "lots", "inf"
+            pass
+        _log.warning("CODEACT_CACHE_MAX_MB=%r is not a number of megabytes: the cache keeps %d MB", text,
+                     CACHE_MAX_MB)
+    return CACHE_MAX_MB * 2**20
+
+
+def _no_compiling(what: str) -> None:
+    """Raise instead of building or compiling a guest where CODEACT_NO_COMPILE=1 (CI's emulated VM).
+
+    There a compile takes 7 to 10 minutes, and the cache it reads (the host's) cannot keep the
+    result, so every process would pay again: any process that would compile must fail instead.
+    """
+    if os.environ.get("CODEACT_NO_COMPILE", "").strip() not in ("", "0"):
+        raise GuestBuildError(
+            f"{what}, and CODEACT_NO_COMPILE=1 forbids making it here. Make it where that cache is "
+            "written, with the same installation (./dev hyperlight does so on the host for the guests it "
+            "knows, before the emulated VM starts), or unset CODEACT_NO_COMPILE.")
 
 
 def packaged_guest_wasm() -> Path:
@@ -75,8 +124,12 @@ def _stat_key(paths: Iterable[str | Path]) -> str:
 def guest_wasm() -> Path:
     """Path of the fuller guest component, building it on first use."""
     target = cache_dir() / f"guest-{_build_key()}.wasm"
-    if not target.exists():
+    if target.exists():
+        _mark_used(target)
+    else:
+        _no_compiling(f"the guest component {target.name} is not built in {target.parent}")
         build_guest(target)
+        _trim(target.parent, keep=target)
     return target
 
 
@@ -135,30 +188,95 @@ def _code() -> str:
 def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
     """`wasm` compiled for `engine` (made from `engine_config()`), from the cache if it is there.
 
-    wasmtime checks a cached copy before loading it; one it refuses (another wasmtime, or a
-    CPU without x86-64-v3) is compiled again, and the copies it replaces are removed. When the
-    cache cannot be written (read-only), the compiled guest is used from memory and the reason
-    logged.
+    The copy is keyed on the `.wasm` file (its path, size and time) and wasmtime: each
+    installation has its own, and they stay side by side, so two alternating never compile
+    again. One `name` must always come with the same engine settings. wasmtime checks a cached
+    copy before loading it; one it refuses (another wasmtime, or a CPU without x86-64-v3) is
+    compiled again. When the cache cannot be written (read-only), the compiled guest is used
+    from memory and the reason logged; where CODEACT_NO_COMPILE=1, compiling raises instead.
     """
     import wasmtime
     import wasmtime.component as wc
 
     cached = cache_dir() / f"{name}-{_file_key(wasm)}-{_code()}.cwasm"
+    why = "none is there"
     if cached.exists():
         try:
-            return wc.Component.deserialize_file(engine, str(cached))
-        except wasmtime.WasmtimeError as exc:
-            _log.info("recompiling %s: %s", cached.name, " ".join(str(exc).split()))
+            component = wc.Component.deserialize_file(engine, str(cached))
+        except wasmtime.WasmtimeError as exc:  # refused, or removed since exists() by another process
+            why = " ".join(str(exc).split())
+            _log.info("recompiling %s: %s", cached.name, why)
+        else:
+            _mark_used(cached)
+            return component
+    _no_compiling(f"the {name} guest ({wasm}) has no compiled copy in {cached.parent} that this "
+                  f"wasmtime and CPU load ({why})")
     component = wc.Component.from_file(engine, str(wasm))
     try:
         _atomic_write(cached, component.serialize())
     except OSError as exc:
         _log.warning("the compiled guest is not cached (%s): every process compiles it again", exc)
         return component
-    for older in cached.parent.glob(f"{name}-*.cwasm"):  # 36 MB each: only the newest is kept
-        if older != cached:
-            older.unlink(missing_ok=True)
+    _trim(cached.parent, keep=cached)
     return component
+
+
+def _mark_used(path: Path) -> None:
+    """Record a use in the file's access time, which `_trim` removes the oldest of first.
+
+    Its modification time stays: a built guest's is part of its compiled copy's key. A cache
+    that cannot be written (read-only, as in CI's emulated VM, or another user's) records
+    nothing, and loads as well.
+    """
+    try:
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+    except OSError:
+        pass
+
+
+def _trim(directory: Path, keep: Path) -> None:
+    """Remove the least recently used guests (`*.wasm`, `*.cwasm`) until the cache fits its bound.
+
+    Called after a new one is written, never on a load, so a kernel start stays cheap. Removing
+    a file another process has mapped is safe on Linux and macOS, and relied on here: wasmtime
+    maps a compiled copy it loads, and the mapping keeps the data after the name is gone. (On
+    Windows the removal fails while the file is mapped; it is left for a later trim.) Two
+    processes trimming at once may both remove a file: one of them finds it gone.
+    """
+    limit, now = cache_limit(), time.time()
+    total, candidates = 0, []
+    try:
+        names = list(directory.iterdir())
+    except OSError:
+        return
+    for path in names:
+        partial = ".wasm." in path.name or ".cwasm." in path.name  # _atomic_write's temporary files
+        if not (partial or path.suffix in (".wasm", ".cwasm")):
+            continue
+        try:
+            info = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        if partial:
+            if now - info.st_mtime > _PARTIAL_AGE_S:
+                path.unlink(missing_ok=True)
+            continue  # else another process is writing it
+        total += info.st_size
+        if path != keep:
+            candidates.append((info.st_atime_ns, info.st_size, path))
+    for _, size, path in sorted(candidates):
+        if total <= limit:
+            break
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            _log.info("could not remove %s from the guest cache: %s", path.name, exc)
+            continue
+        total -= size
+        _log.info("removed %s from the guest cache, the least recently used (the cache keeps %d MB; "
+                  "CODEACT_CACHE_MAX_MB)", path.name, limit // 2**20)
 
 
 def _file_key(path: Path) -> str:

@@ -36,6 +36,7 @@ import orjson
 
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
+from .guest_build import CACHE_SETTINGS
 from .host import RunState
 
 # Kernel to child
@@ -48,7 +49,7 @@ _NAME_LENGTH = struct.Struct(">I")
 # What a child inherits of the kernel's environment: enough to find Python, its packages
 # and the caches; never the API key or anything else the user exported.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "VIRTUAL_ENV",
-              "XDG_CACHE_HOME", "CODEACT_CACHE_DIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
+              "XDG_CACHE_HOME", *CACHE_SETTINGS, "LD_LIBRARY_PATH", "SYSTEMROOT")
 # The kernel kills the worker at the deadline; a backend that can stop its own programs
 # (wasmtime) is given this much longer, so its own stop is only a backstop.
 _BACKSTOP = 1.0

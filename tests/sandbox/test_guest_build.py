@@ -1,21 +1,57 @@
 """The compiled guest's cache: native code, shared by whichever machines read the cache (a
 network home, CI's emulated VM), so a copy that does not fit this wasmtime or CPU, or a cache
-that cannot be written, must cost a compile, never a failure."""
+that cannot be written, must cost a compile, never a failure. It is shared by every
+installation on the machine too: each keeps its copies, within a bound, the least recently
+used removed first. Most tests compile a tiny component (milliseconds), through the same code
+as the guests."""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import wasmtime
+import wasmtime.component as wc
 
+from codeact_kernel.errors import GuestBuildError
 from codeact_kernel.sandbox import guest_build
+
+# A component that exports answer() -> 42: small enough to compile in milliseconds.
+_TINY = """(component
+  (core module $m (func (export "f") (result i32) i32.const 42))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result u32) (canon lift (core func $i "f"))))"""
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CODEACT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CODEACT_NO_COMPILE", raising=False)
+    monkeypatch.delenv("CODEACT_CACHE_MAX_MB", raising=False)
     return tmp_path / "cache"
+
+
+def _tiny(path: Path) -> Path:
+    """A tiny component at `path`: one at another path is another installation's guest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(wasmtime.wat2wasm(_TINY))
+    return path
+
+
+def _answer(engine: wasmtime.Engine, component) -> int:
+    store = wasmtime.Store(engine)
+    instance = wc.Linker(engine).instantiate(store, component)
+    return instance.get_func(store, "answer")(store)
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make `path` look last used `seconds` ago (its modification time stays, as a load leaves it)."""
+    os.utime(path, ns=(time.time_ns() - int(seconds * 1e9), path.stat().st_mtime_ns))
 
 
 def _engine(**settings) -> wasmtime.Engine:
@@ -25,53 +61,162 @@ def _engine(**settings) -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-def _exports(component) -> set[str]:
+def test_a_compiled_copy_is_cached_and_reused(cache, tmp_path):
     engine = _engine()
-    return set(component.type.exports(engine))
-
-
-def test_a_compiled_copy_is_cached_and_reused(cache):
-    engine = _engine()
-    first = guest_build.compiled(engine, guest_build.packaged_guest_wasm(), "packaged")
-    [cached] = cache.glob("packaged-*.cwasm")
+    wasm = _tiny(tmp_path / "guest.wasm")
+    first = guest_build.compiled(engine, wasm, "tiny")
+    [cached] = cache.glob("tiny-*.cwasm")
     stamp = cached.stat().st_mtime_ns
-    again = guest_build.compiled(engine, guest_build.packaged_guest_wasm(), "packaged")
+    again = guest_build.compiled(engine, wasm, "tiny")
     assert cached.stat().st_mtime_ns == stamp  # loaded, not compiled and written again
-    assert guest_build.EXECUTOR_INTERFACE in _exports(first) == _exports(again)
+    assert _answer(engine, first) == 42 == _answer(engine, again)
 
 
-def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, caplog):
+def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, tmp_path, caplog):
     """As when a cache is shared with another CPU or wasmtime: the settings differ, wasmtime
     refuses the copy, and it is replaced."""
-    wasm = guest_build.packaged_guest_wasm()
-    guest_build.compiled(_engine(epoch_interruption=True), wasm, "packaged")  # compiled code depends on it
-    [cached] = cache.glob("packaged-*.cwasm")
+    wasm = _tiny(tmp_path / "guest.wasm")
+    guest_build.compiled(_engine(epoch_interruption=True), wasm, "tiny")  # compiled code depends on it
+    [cached] = cache.glob("tiny-*.cwasm")
     foreign = cached.read_bytes()
+    engine = _engine()
     with caplog.at_level(logging.INFO, logger=guest_build.__name__):
-        component = guest_build.compiled(_engine(), wasm, "packaged")
-    assert "recompiling" in caplog.text
-    assert guest_build.EXECUTOR_INTERFACE in _exports(component)
+        component = guest_build.compiled(engine, wasm, "tiny")
+    assert "recompiling" in caplog.text and "epoch interruption" in caplog.text
+    assert _answer(engine, component) == 42
     assert cached.read_bytes() != foreign
 
 
-def test_a_new_compiled_copy_replaces_the_older_ones(cache):
-    """A copy under another key (another wasmtime, an older version's settings) is never loaded
-    again: compiling a new one removes it, so the cache does not grow by 36 MB each time."""
+def test_two_installations_alternating_never_compile_again(cache, tmp_path, monkeypatch):
+    """A clone's venv and a wheel install of the same commit: their guests are other files, so
+    other keys. Each keeps its compiled copy: once both are compiled, loading them in turn
+    compiles nothing (CODEACT_NO_COMPILE=1 would make a compile raise)."""
+    engine = _engine()
+    clone, wheel = _tiny(tmp_path / "clone" / "guest.wasm"), _tiny(tmp_path / "wheel" / "guest.wasm")
+    for wasm in (clone, wheel):
+        guest_build.compiled(engine, wasm, "tiny")
+    copies = {path: path.stat().st_mtime_ns for path in cache.glob("tiny-*.cwasm")}
+    assert len(copies) == 2
+    monkeypatch.setenv("CODEACT_NO_COMPILE", "1")
+    for wasm in (clone, wheel, clone, wheel):
+        assert _answer(engine, guest_build.compiled(engine, wasm, "tiny")) == 42
+    assert {path: path.stat().st_mtime_ns for path in cache.glob("tiny-*.cwasm")} == copies
+
+
+def test_the_least_recently_used_are_removed_first_when_the_cache_is_full(cache, tmp_path, monkeypatch):
+    """Recency of use, not of creation: loading a copy marks it used. Built guests (.wasm) count."""
+    engine = _engine()
+    a, b, c, d = (_tiny(tmp_path / name / "guest.wasm") for name in "abcd")
+    copies = []  # a's, b's and c's compiled copies
+    for wasm in (a, b, c):
+        before = set(cache.glob("tiny-*.cwasm"))
+        guest_build.compiled(engine, wasm, "tiny")
+        [new] = set(cache.glob("tiny-*.cwasm")) - before
+        copies.append(new)
+    built = cache / "guest-0123456789abcdef.wasm"  # a build some older version left
+    built.write_bytes(b"\0asm" + bytes(100))
+    for age, path in zip((400, 300, 200, 100), (built, *copies)):
+        _age(path, age)
+    size = copies[0].stat().st_size
+    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", str((3 * size + size // 2) / 2**20))  # room for three
+    guest_build.compiled(engine, a, "tiny")  # a loaded: now the most recently used
+    guest_build.compiled(engine, d, "tiny")  # a fourth: the build and b's copy go, in that order
+    assert not built.exists() and not copies[1].exists()
+    assert copies[0].exists() and copies[2].exists() and len(list(cache.glob("tiny-*.cwasm"))) == 3
+
+
+def test_a_copy_removed_while_a_process_has_it_loaded_keeps_working_there(cache, tmp_path, monkeypatch):
+    """wasmtime maps the compiled copy it loads; removing the file (a trim by another process)
+    leaves that mapping intact on Linux, which the cache relies on."""
+    engine = _engine()
+    first = guest_build.compiled(engine, _tiny(tmp_path / "one" / "guest.wasm"), "tiny")  # compiled, written
+    loaded = guest_build.compiled(engine, tmp_path / "one" / "guest.wasm", "tiny")  # mapped from the file
+    [copy] = cache.glob("tiny-*.cwasm")
+    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "0")
+    guest_build.compiled(engine, _tiny(tmp_path / "two" / "guest.wasm"), "tiny")
+    assert not copy.exists()
+    assert _answer(engine, loaded) == 42 == _answer(engine, first)
+
+
+def test_processes_compiling_and_trimming_at_once_all_get_their_guest(cache, tmp_path):
+    """Four processes, three installations' guests, a cache with room for one or two: copies
+    are written, loaded and removed under each other's feet, and every load still works."""
+    wasms = [str(_tiny(tmp_path / name / "guest.wasm")) for name in "xyz"]
+    program = f"""
+import wasmtime, wasmtime.component as wc
+from pathlib import Path
+from codeact_kernel.sandbox import guest_build
+engine = wasmtime.Engine(guest_build.engine_config())
+for round in range(15):
+    for wasm in {wasms!r}:
+        component = guest_build.compiled(engine, Path(wasm), "tiny")
+        store = wasmtime.Store(engine)
+        instance = wc.Linker(engine).instantiate(store, component)
+        assert instance.get_func(store, "answer")(store) == 42
+"""
+    size = len(wasmtime.component.Component(_engine(), wasmtime.wat2wasm(_TINY)).serialize())
+    env = {**os.environ, "CODEACT_CACHE_MAX_MB": str(1.5 * size / 2**20)}
+    workers = [subprocess.Popen([sys.executable, "-c", program], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    failures = [worker.stderr.read()[-2000:] for worker in workers if worker.wait(timeout=120) != 0]
+    assert not failures, failures[0]
+    assert len(list(cache.glob("tiny-*.cwasm"))) <= 2
+
+
+def test_a_partial_write_a_dead_process_left_is_removed(cache, tmp_path):
     cache.mkdir()
-    stale = cache / "packaged-0123456789abcdef.cwasm"
-    stale.write_bytes(b"compiled by an earlier version")
-    other = cache / "guest-0123456789abcdef.cwasm"
-    other.write_bytes(b"another guest")
-    guest_build.compiled(_engine(), guest_build.packaged_guest_wasm(), "packaged")
-    assert not stale.exists() and other.exists()
-    assert len(list(cache.glob("packaged-*.cwasm"))) == 1
+    dead = cache / "tiny-0123456789abcdef-x86-64-v3.cwasm.k2j3h4"
+    dead.write_bytes(b"half a guest")
+    os.utime(dead, (time.time() - 7200, time.time() - 7200))
+    writing = cache / "guest-0123456789abcdef.wasm.a1b2c3"  # another process, now
+    writing.write_bytes(b"a guest being written")
+    guest_build.compiled(_engine(), _tiny(tmp_path / "guest.wasm"), "tiny")
+    assert not dead.exists() and writing.exists()
+
+
+def test_the_bound_is_two_gigabytes_unless_set(cache, monkeypatch, caplog):
+    assert guest_build.cache_limit() == 2048 * 2**20
+    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "512")
+    assert guest_build.cache_limit() == 512 * 2**20
+    for nonsense in ("lots", "inf", "-1"):
+        monkeypatch.setenv("CODEACT_CACHE_MAX_MB", nonsense)
+        with caplog.at_level(logging.WARNING, logger=guest_build.__name__):
+            assert guest_build.cache_limit() == 2048 * 2**20
+        assert f"CODEACT_CACHE_MAX_MB={nonsense!r}" in caplog.text
+
+
+def test_where_compiling_is_forbidden_a_missing_guest_is_an_error_that_says_so(cache, tmp_path, monkeypatch):
+    """CI's emulated VM sets CODEACT_NO_COMPILE=1: a compile there takes minutes, so a process
+    that would compile fails, naming the guest and the switch. A built guest likewise."""
+    engine = _engine()
+    monkeypatch.setenv("CODEACT_NO_COMPILE", "1")
+    with pytest.raises(GuestBuildError, match="CODEACT_NO_COMPILE") as raised:
+        guest_build.compiled(engine, _tiny(tmp_path / "guest.wasm"), "tiny")
+    assert "the tiny guest" in str(raised.value) and not list(cache.glob("*.cwasm"))
+    with pytest.raises(GuestBuildError, match="CODEACT_NO_COMPILE.*forbids"):
+        guest_build.guest_wasm()
+    monkeypatch.setenv("CODEACT_NO_COMPILE", "0")
+    assert _answer(engine, guest_build.compiled(engine, tmp_path / "guest.wasm", "tiny")) == 42
 
 
 def test_a_cache_that_cannot_be_written_still_gives_a_guest(tmp_path, monkeypatch, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("CODEACT_CACHE_DIR", str(blocker / "cache"))  # mkdir fails, even as root
+    engine = _engine()
     with caplog.at_level(logging.WARNING, logger=guest_build.__name__):
-        component = guest_build.compiled(_engine(), guest_build.packaged_guest_wasm(), "packaged")
-    assert guest_build.EXECUTOR_INTERFACE in _exports(component)
+        component = guest_build.compiled(engine, _tiny(tmp_path / "guest.wasm"), "tiny")
+    assert _answer(engine, component) == 42
     assert "not cached" in caplog.text
+
+
+def test_the_switch_reaches_a_sandbox_worker(cache, monkeypatch, capfd):
+    """A worker process keeps only some of the kernel's environment: the cache's settings are
+    among them, so a worker in CI's VM fails too rather than compile."""
+    from codeact_kernel.errors import SandboxError
+    from codeact_kernel.sandbox.worker import WorkerSandbox
+
+    monkeypatch.setenv("CODEACT_NO_COMPILE", "1")
+    with pytest.raises(SandboxError):
+        WorkerSandbox("wasmtime").close()
+    assert "CODEACT_NO_COMPILE=1 forbids" in capfd.readouterr().err
