@@ -128,6 +128,8 @@ def decode(blob: bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
         return (_decode_numpy if found == "numpy" else _decode_pandas)(manifest, reader)
     except DataError:
         raise
+    except ImportError:  # a guest without numpy, given an array
+        raise DataError(f"{found} data needs numpy and pandas, which this Python does not have") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, AttributeError) as exc:
         # ValueError covers JSON's, numpy's and pandas' refusals, and UnicodeDecodeError.
         raise DataError(f"not valid {found} data: {type(exc).__name__}: {exc}") from None
@@ -188,7 +190,8 @@ def fingerprint(blob: bytes) -> str:
 
 
 def schema(value: Any) -> dict[str, Any]:
-    """What a value is, without its values: type, shape, column names and dtypes (JSON)."""
+    """What a value is, without its values: type, shape, column names and dtypes (JSON);
+    `DataError` for a value that is not data."""
     if type(value) in _JSON_TYPES:
         return _json_schema(value)
     kind, (np, pd) = _library_kind(value, "value")

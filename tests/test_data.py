@@ -30,6 +30,23 @@ def test_every_value_round_trips_exactly(name):
     assert data.is_data(value)
 
 
+@pytest.mark.parametrize("value", [
+    pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"], index=[5, 5]),  # duplicate labels
+    pd.DataFrame(np.zeros((2, 2))),  # RangeIndex columns
+    pd.DataFrame({"x": [1, 2]}, index=pd.CategoricalIndex(["a", "b"], name="c")),
+    pd.Series([1, 2], index=pd.Index([1, None], dtype="Int64")),
+    pd.DataFrame({"x": range(3)}, index=pd.date_range("2026-01-31", periods=3, freq="ME")),
+    pd.Series([1, 2], index=pd.timedelta_range("1h", periods=2, freq="h")),
+    pd.Series([1, 2], index=pd.Index([0.5, np.nan])),
+    pd.DataFrame({"v": [1, 2, 3]}, index=pd.MultiIndex.from_arrays([["a", None, "b"], [1, 2, 2]], names=["k", None])),
+    pd.DataFrame(columns=["a", "b"]),
+    pd.Series([1], name=3),
+], ids=["duplicates", "range_columns", "categorical_index", "nullable_index", "month_ends", "timedelta_index",
+        "float_index", "multi_index_with_nan", "no_rows", "int_name"])
+def test_more_shapes_round_trip_exactly(value):
+    assert_same(value, data.decode(data.encode(value)))
+
+
 def test_the_frame_of_every_dtype_keeps_each_dtype():
     frame = data.decode(data.encode(VALUES["frame"]))
     assert {str(t) for t in frame.dtypes} >= {
@@ -86,6 +103,14 @@ def test_json_needs_neither_numpy_nor_pandas():
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0].startswith("json list of 2 items True ")
     assert out.splitlines()[1] == "[]"
+
+
+def test_an_array_where_there_is_no_numpy_is_a_data_error():
+    blob = data.encode(np.zeros(2))
+    program = ("import sys\nsys.modules['numpy'] = None  # as in a guest without it\nfrom codeact_kernel import data\n"
+               f"try:\n    data.decode({blob!r})\nexcept data.DataError as exc:\n    print(exc)")
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    assert out == "numpy data needs numpy and pandas, which this Python does not have\n"
 
 
 # --- what cannot cross ---------------------------------------------------------------------
