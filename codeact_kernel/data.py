@@ -48,7 +48,6 @@ Differences that remain, by design:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import json.scanner
 import sys
@@ -186,6 +185,8 @@ def is_data(value: Any) -> bool:
 
 def fingerprint(blob: bytes) -> str:
     """SHA-256 of the blob, hex: what the transcript records of a value that crossed."""
+    import hashlib  # here: importing it costs more than the rest of this module
+
     return hashlib.sha256(blob).hexdigest()
 
 

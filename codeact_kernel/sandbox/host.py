@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import data
+from ..errors import DataError
 from .base import (RUNTIME_NAMES, GuestError, Grants, Limits, OutputCallback, RunResult, ToolDispatcher,
                    ToolFunction, decode_arguments)
 
@@ -29,9 +31,6 @@ def check_inputs(inputs: Mapping[str, bytes], kinds: frozenset[str]) -> None:
     """Raise `DataError` for an input a guest that holds `kinds` of data cannot be given."""
     if not inputs:
         return
-    from .. import data
-    from ..errors import DataError
-
     for name, blob in inputs.items():
         if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_") or name in RUNTIME_NAMES:
             raise DataError(f"{name!r} cannot be an input's name: a program's variable names are identifiers, "
@@ -57,8 +56,6 @@ def guest_program(program: str, inputs: Mapping[str, bytes]) -> str:
     """
     if not inputs and not program.startswith(HEADER_MARK):
         return program
-    from .. import data
-
     fields = [f"{json.dumps(name)}:{data.json_text(blob)}" for name, blob in inputs.items()]
     return HEADER_MARK + '{"inputs":{' + ",".join(fields) + "}}" + HEADER_MARK + program
 
@@ -68,9 +65,6 @@ def carry(payload: str) -> tuple[dict[str, bytes], list[str]]:
     untrusted: a line of JSON, ``{"values": [[name, length]...], "skipped": [[name, why]...]}``,
     then each value's JSON text, `length` characters each, one after the other (so each
     becomes a blob as it is, without being read into objects and written again)."""
-    from .. import data
-    from ..errors import DataError
-
     try:
         line, _, texts = payload.partition("\n")
         sent = decode_arguments(line)
