@@ -432,7 +432,7 @@ def test_a_program_leaves_its_json_variables_carried(sandbox, tools):
         "total = sum(r[2] for r in rows[:1])\nlabel = 'é' * 3\nflag = True\nnothing = None\nbig = 2 ** 100\n"
         "nested = {'a': {'b': [1, {'c': []}]}}\n"
         "def helper():\n    pass\nclass Thing:\n    pass\nthing = Thing()\nsquare = lambda x: x * x\n"
-        "_private = [1]\nseen = {1, 2}\nwhen = __import__('datetime').date(2026, 1, 1)\n"
+        "_private = [1]\nseen = {1, 2}\nraw = b'bytes'\nwhere = 1j\n"
         "by_id = {1: 'a'}\nmixed = {'ok': [1, {2}]}\n"
     )
     result = sandbox.run(program, tools)
@@ -446,7 +446,7 @@ def test_a_program_leaves_its_json_variables_carried(sandbox, tools):
     assert sorted(result.notices) == [
         "by_id was not carried: by_id has the key 1 (int): JSON keys are strings, so it would arrive changed",
         "mixed was not carried: mixed['ok'][1] is a set, which is not a JSON value",
-    ]  # modules, functions, classes, objects, sets, dates, _private names: not data, left out
+    ]  # modules, functions, classes, objects, sets, bytes, complex numbers, _private names: not data, left out
 
 
 def test_the_runtime_names_are_never_carried(sandbox, tools):
