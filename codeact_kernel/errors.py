@@ -8,6 +8,7 @@
     ├── ConfigError               a setting has a value the kernel cannot use
     ├── MCPServerError            an MCP server could not be started, reached or stopped
     ├── MCPToolError              an MCP tool call failed (the program gets it as ToolError)
+    ├── DataError                 a value cannot cross as data, or a blob is not valid data (also a ValueError)
     └── ModelError                the model server gave no usable reply (other 4xx land here)
         ├── NoApiKey              no API key and the server is not on this machine
         ├── ModelUnreachable      connection refused, unknown host, connection lost
@@ -73,6 +74,11 @@ class MCPToolError(CodeActError):
     """An MCP tool failed: the server said so (`isError`, a protocol error), did not answer in
     time, stopped during the call, or sent more than a program may take. Raised inside the
     tool, so the program sees it as `ToolError` with this message."""
+class DataError(CodeActError, ValueError):
+    """A value cannot cross between the kernel and a program as data (`codeact_kernel.data`):
+    the message names it (and the column or item) and why; or a blob is malformed or too big.
+
+    Also a ValueError, which is what it is to a program (where data.py defines its own)."""
 
 
 class ModelError(CodeActError):

@@ -28,7 +28,8 @@ import wasmtime.component as wc
 from ..errors import SandboxError
 from . import _fastcall, guest_build
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .host import RunState, collect_outputs, dir_size, make_output_dir, remove_output_dir
+from .host import (RunState, check_inputs, collect_outputs, dir_size, guest_program, make_output_dir,
+                   remove_output_dir)
 
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
@@ -292,7 +293,10 @@ class WasmtimeSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
+        check_inputs(inputs, self.data_kinds)
+        source = guest_program(program, inputs)  # before an instance is taken: an input may be refused
         guest = self._preparer.take(grants, limits.memory_mb)
         state = self._make_state(tools, limits, grants, on_output)
         self._limits = limits
@@ -309,7 +313,7 @@ class WasmtimeSandbox(Sandbox):
                 self._watch.notify()
         trap: Exception | None = None
         try:
-            guest.run(program)
+            guest.run(source)
         except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
@@ -318,9 +322,9 @@ class WasmtimeSandbox(Sandbox):
             duration = time.perf_counter() - start
             self._current = None
             self._state = None
-        result = state.result(duration)
         if trap is not None:
-            result.error = self._trap_error(trap, limits)
+            state.error = self._trap_error(trap, limits)
+        result = state.result(duration)
         if guest.output_dir is not None:
             result.output_files, notices = collect_outputs(guest.output_dir, limits)
             result.notices.extend(notices)

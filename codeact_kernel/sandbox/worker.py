@@ -37,7 +37,7 @@ import orjson
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
 from .guest_build import CACHE_SETTINGS
-from .host import RunState
+from .host import RunState, check_inputs
 
 # Kernel to child
 _PREPARE, _RUN, _ANSWER = b"P", b"X", b"A"
@@ -240,7 +240,9 @@ class WorkerSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
+        check_inputs(inputs, self.data_kinds)  # here, in the kernel: a refusal is raised where it is asked
         with self._run_lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
@@ -254,12 +256,11 @@ class WorkerSandbox(Sandbox):
                     self._running = child
                     interrupted = self._stop_reason is not None
                 if interrupted or child is None:
-                    result = state.result(0.0)
-                    result.error = GuestError("KeyboardInterrupt", "the program was interrupted")
-                    return result
+                    state.error = GuestError("KeyboardInterrupt", "the program was interrupted")
+                    return state.result(0.0)
                 start = time.perf_counter()
                 deadline = time.monotonic() + limits.timeout
-                report = self._serve(child, state, program, limits, grants, deadline)
+                report = self._serve(child, state, program, limits, grants, dict(inputs), deadline)
             finally:
                 with self._state_lock:
                     self._running = None
@@ -268,23 +269,22 @@ class WorkerSandbox(Sandbox):
             if report is None:  # killed, or it died: this worker is done
                 self._retire()
                 self._replace_in_background(grants, limits)
-                result = state.result(duration)
-                result.error = self._stopped_error(limits, child)
-                return result
+                state.error = self._stopped_error(limits, child)
+                return state.result(duration)
+            if state.error is None and report["error"] is not None:
+                state.error = GuestError(*report["error"])
             result = state.result(report.get("duration", duration))
-            if result.error is None and report["error"] is not None:
-                result.error = GuestError(*report["error"])
             result.output_files = {name: base64.b64decode(data) for name, data in report["files"].items()}
             result.notices.extend(report["notices"])
             return result
 
     def _serve(self, child: _Child, state: RunState, program: str, limits: Limits, grants: Grants,
-               deadline: float) -> dict[str, Any] | None:
+               inputs: dict[str, bytes], deadline: float) -> dict[str, Any] | None:
         """Answer the child's requests until it reports; None if it was stopped or died."""
         link = child.link
         try:
             backstop = dataclasses.replace(limits, timeout=limits.timeout + _BACKSTOP)
-            link.send(_RUN, pickle.dumps((program, backstop, grants)))
+            link.send(_RUN, pickle.dumps((program, backstop, grants, inputs)))
             dispatcher = state.dispatcher
             while True:
                 # Time a tool spent waiting for a person (a call asked about) does not count.
@@ -397,8 +397,8 @@ def _serve_kernel(backend: str) -> None:
                 box.prepare(grants, limits)  # type: ignore[attr-defined]
                 link.send(_READY)
             elif kind == _RUN:
-                program, limits, grants = pickle.loads(body)
-                result = box.run(program, {}, limits=limits, grants=grants)
+                program, limits, grants, inputs = pickle.loads(body)
+                result = box.run(program, {}, limits=limits, grants=grants, inputs=inputs)
                 error = result.error
                 link.send(_DONE, orjson.dumps({
                     "error": [error.type, error.message, error.traceback] if error is not None else None,
