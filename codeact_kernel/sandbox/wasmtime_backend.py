@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -127,14 +128,13 @@ class _Preparer:
     pay for neither.
     """
 
-    def __init__(self, runtime: _Runtime, should_stop: Callable[[], bool]) -> None:
-        self._runtime = runtime
-        self._should_stop = should_stop
+    def __init__(self, make: Callable[[Grants, int, int], Any]) -> None:
+        self._make = make  # (grants, memory_mb, warm-up runs) -> a guest with .discard()
         self._cond = threading.Condition()
-        self._retired: list[_Guest] = []
+        self._retired: list[Any] = []
         self._wanted: tuple[Grants, int] | None = None
         self._building: tuple[Grants, int] | None = None
-        self._ready: tuple[tuple[Grants, int], _Guest | BaseException] | None = None
+        self._ready: tuple[tuple[Grants, int], Any] | None = None  # a guest, or why it could not be made
         self._closed = False
         # The first instance is made while someone waits for the first run: a warm-up would
         # cost that run more (about 2.4 ms) than it saves it (about 0.7 ms). Later ones are
@@ -142,7 +142,7 @@ class _Preparer:
         self._warm_ups = 0
         threading.Thread(target=self._work, name="codeact-prepare", daemon=True).start()
 
-    def want(self, grants: Grants, memory_mb: int, used: _Guest | None = None) -> None:
+    def want(self, grants: Grants, memory_mb: int, used: Any = None) -> None:
         """Start making an instance for these grants, unless one is ready or on its way;
         dispose of `used` first."""
         key = (grants, memory_mb)
@@ -158,11 +158,11 @@ class _Preparer:
         """Block until an instance for these grants is ready; raise if it could not be made."""
         self._wait(grants, memory_mb, take=False)
 
-    def take(self, grants: Grants, memory_mb: int) -> _Guest:
+    def take(self, grants: Grants, memory_mb: int) -> Any:
         """The ready instance for these grants, waiting for it if it is still being made."""
         return self._wait(grants, memory_mb, take=True)
 
-    def _wait(self, grants: Grants, memory_mb: int, take: bool) -> _Guest:
+    def _wait(self, grants: Grants, memory_mb: int, take: bool) -> Any:
         key = (grants, memory_mb)
         self.want(grants, memory_mb)
         with self._cond:
@@ -185,7 +185,7 @@ class _Preparer:
             ready, self._ready = self._ready, None
             retired, self._retired = self._retired, []
             self._cond.notify_all()
-        if ready is not None and isinstance(ready[1], _Guest):
+        if ready is not None and not isinstance(ready[1], BaseException):
             retired.append(ready[1])
         for guest in retired:
             guest.discard()
@@ -204,9 +204,9 @@ class _Preparer:
                 retired.pop().discard()
             if key is None:
                 continue
-            made: _Guest | BaseException
+            made: Any
             try:
-                made = _Guest(self._runtime, *key, self._should_stop, warm_ups=self._warm_ups)
+                made = self._make(*key, self._warm_ups)
                 self._warm_ups = _WARM_UPS
             except BaseException as exc:  # reported to the run that waits for it
                 made = exc
@@ -216,7 +216,7 @@ class _Preparer:
                 if self._closed:
                     stale, self._ready = self._ready, None
                 self._cond.notify_all()
-            if stale is not None and isinstance(stale[1], _Guest):
+            if stale is not None and not isinstance(stale[1], BaseException):
                 stale[1].discard()
 
 
@@ -228,10 +228,10 @@ class WasmtimeSandbox(Sandbox):
     _make_state = RunState  # the worker process forwards every request to the kernel instead
 
     def __init__(self, wasm: Path | None = None) -> None:
-        self._runtime = _Runtime.get(wasm)
+        self._runtime: Any = self._load(wasm)
         self._stop_reason: str | None = None
-        self._preparer = _Preparer(self._runtime, lambda: self._stop_reason is not None)
-        self._current: _Guest | None = None
+        self._preparer = _Preparer(self._make_guest)
+        self._current: Any = None
         self._state: RunState | None = None
         self._limits: Limits | None = None
         self._running = False
@@ -245,6 +245,39 @@ class WasmtimeSandbox(Sandbox):
     def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
         """Wait until an instance for these grants is ready, so the next run starts at once."""
         self._preparer.wait(grants, limits.memory_mb)
+
+    # -- what a subclass with another guest replaces (science/backend.py) -------------
+    def _load(self, wasm: Path | None) -> Any:
+        """The process-wide runtime: engine, compiled guest, linker."""
+        return _Runtime.get(wasm)
+
+    def _make_guest(self, grants: Grants, memory_mb: int, warm_ups: int) -> Any:
+        """A new instance for these grants (on the preparer's thread)."""
+        return _Guest(self._runtime, grants, memory_mb, lambda: self._stop_reason is not None, warm_ups)
+
+    def _execute(self, guest: Any, program: str, state: RunState) -> None:
+        """Run `program` in `guest`, its requests answered by `state`; a trap raises."""
+        token = self._runtime.route.enter(state.dispatch)
+        try:
+            guest.run(program)
+        finally:
+            self._runtime.route.leave(token)
+
+    def _finish(self, guest: Any, result: RunResult, limits: Limits) -> None:
+        """What the run left beyond its output: the files in /output."""
+        if guest.output_dir is not None:
+            result.output_files, notices = collect_outputs(guest.output_dir, limits)
+            result.notices.extend(notices)
+
+    def _over(self, guest: Any, limits: Limits) -> str | None:
+        """A cap the running program has passed, if any (its stop reason)."""
+        if guest.output_dir is not None and dir_size(guest.output_dir) > limits.output_files * limits.output_file_bytes:
+            return "output-files"
+        return None
+
+    def _watched(self, guest: Any) -> bool:
+        """Whether the watchdog must look at this run's files from its start."""
+        return guest.output_dir is not None
 
     # -- limits ----------------------------------------------------------------
     def _watchdog(self) -> None:
@@ -265,9 +298,10 @@ class WasmtimeSandbox(Sandbox):
                 if now >= deadline:
                     self._stop("timeout")
                 guest, limits = self._current, self._limits
-                if guest is not None and guest.output_dir is not None and limits is not None:
-                    if dir_size(guest.output_dir) > limits.output_files * limits.output_file_bytes:
-                        self._stop("output-files")
+                if guest is not None and limits is not None:
+                    over = self._over(guest, limits)
+                    if over is not None:
+                        self._stop(over)
                 interval = _WATCH_RUNNING
                 if self._stop_reason is None:  # else it waits for the run to end (a tool may be busy)
                     interval = min(interval, max(deadline - now, 0.001))
@@ -302,28 +336,24 @@ class WasmtimeSandbox(Sandbox):
         guest.store.set_epoch_deadline(1)
         start = time.perf_counter()
         self._deadline = time.monotonic() + limits.timeout
-        token = self._runtime.route.enter(state.dispatch)
         self._running = True
-        if guest.output_dir is not None:
+        if self._watched(guest):
             with self._watch:
                 self._watch.notify()
         trap: Exception | None = None
         try:
-            guest.run(program)
+            self._execute(guest, program, state)
         except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
             self._running = False
-            self._runtime.route.leave(token)
             duration = time.perf_counter() - start
             self._current = None
             self._state = None
         result = state.result(duration)
         if trap is not None:
             result.error = self._trap_error(trap, limits)
-        if guest.output_dir is not None:
-            result.output_files, notices = collect_outputs(guest.output_dir, limits)
-            result.notices.extend(notices)
+        self._finish(guest, result, limits)
         if self._closed:
             guest.discard()
         else:  # dispose of this instance and make the next run's, on the preparer's thread
@@ -339,7 +369,7 @@ class WasmtimeSandbox(Sandbox):
         if reason == "output-files":
             return GuestError("OSError", "the program wrote more to /output than allowed and was stopped")
         text = str(trap)
-        if "stack" in text and "overflow" in text:
+        if "stack" in text and ("overflow" in text or "exhausted" in text):
             return GuestError("RecursionError", "the program exhausted the guest's stack")
         if "memory" in text or "out of bounds" in text:
             return GuestError("MemoryError", "the program ran out of guest memory")
