@@ -116,6 +116,12 @@ class RunResult:
     notices: list[str] = field(default_factory=list)
     held: float = 0.0
     """Seconds of `duration` the run waited for a person (calls asked about; see `Calling.hold`)."""
+    figures: list[bytes] = field(default_factory=list)
+    """PNG images of the matplotlib figures the program showed or left open, in order (the
+    scientific guest; the others have no matplotlib)."""
+    backend: str = ""
+    """The sandbox that ran it (its `Sandbox.name`), where that is not simply the one asked:
+    a router sends programs that need the scientific stack to "wasmtime (scientific guest)"."""
 
     @property
     def ok(self) -> bool:
