@@ -235,6 +235,8 @@ class WasmtimeSandbox(Sandbox):
         self._state: RunState | None = None
         self._limits: Limits | None = None
         self._running = False
+        self._starting = False  # run() is waiting for its instance
+        self._stopping = threading.Lock()
         self._deadline = 0.0
         self._watch = threading.Condition()
         self._closed = False
@@ -310,9 +312,11 @@ class WasmtimeSandbox(Sandbox):
                     self._watch.wait(interval)
 
     def _stop(self, reason: str) -> None:
-        if self._running and self._stop_reason is None:
-            self._stop_reason = reason
-            self._runtime.engine.increment_epoch()
+        with self._stopping:
+            if (self._running or self._starting) and self._stop_reason is None:
+                self._stop_reason = reason
+                if self._running:  # else the run sees the reason before it begins
+                    self._runtime.engine.increment_epoch()
 
     def cancel(self) -> None:
         self._stop("interrupt")
@@ -327,16 +331,31 @@ class WasmtimeSandbox(Sandbox):
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
     ) -> RunResult:
-        guest = self._preparer.take(grants, limits.memory_mb)
+        with self._stopping:  # from here an interrupt counts, even while the instance is being made
+            self._stop_reason = None
+            self._starting = True
+        try:
+            guest = self._preparer.take(grants, limits.memory_mb)
+        except BaseException:
+            self._starting = False
+            raise
         state = self._make_state(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
         self._state = state
-        self._stop_reason = None
         guest.store.set_epoch_deadline(1)
         start = time.perf_counter()
         self._deadline = time.monotonic() + limits.timeout
-        self._running = True
+        with self._stopping:
+            interrupted = self._stop_reason is not None
+            self._running = not interrupted
+            self._starting = False
+        if interrupted:  # while it waited for its instance: it never starts
+            self._current = self._state = None
+            result = state.result(0.0)
+            result.error = GuestError("KeyboardInterrupt", "the program was interrupted")
+            self._preparer.want(grants, limits.memory_mb, used=guest)
+            return result
         if self._watched(guest):
             with self._watch:
                 self._watch.notify()
