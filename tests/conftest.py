@@ -11,7 +11,7 @@ import pytest
 
 from codeact_kernel.sandbox.base import RunResult, Sandbox
 
-BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight", "science")
+BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight", "science", "science-worker")
 # How much slower than usual this machine is: CI's emulated VM (.ci/hyperlight-job) sets it, so
 # waits for a kernel to start or a cell to finish scale; what a test asserts does not change.
 SLOWDOWN = float(os.environ.get("CODEACT_TEST_SLOWDOWN", "1"))
@@ -59,7 +59,8 @@ def _make(backend: str) -> Sandbox:
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request) -> str:
     """Each backend in turn: wasmtime in this process, wasmtime in a worker, Hyperlight, and the
-    scientific guest (its first use on a machine compiles it, about 1.5 minutes, once)."""
+    scientific guest in this process and in a worker (its first use on a machine compiles it,
+    about 1.5 minutes, once)."""
     _available(request.param)
     return request.param
 

@@ -36,12 +36,13 @@ import orjson
 
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
+from .guest_build import Progress, ProgressCallback
 from .host import RunState
 
 # Kernel to child
 _PREPARE, _RUN, _ANSWER = b"P", b"X", b"A"
 # Child to kernel
-_READY, _DISPATCH, _DONE, _FAILED = b"K", b"D", b"R", b"F"
+_READY, _DISPATCH, _DONE, _FAILED, _PROGRESS = b"K", b"D", b"R", b"F", b"G"
 
 _HEADER = struct.Struct(">IB")
 _NAME_LENGTH = struct.Struct(">I")
@@ -49,6 +50,7 @@ _NAME_LENGTH = struct.Struct(">I")
 # and the caches; never the API key or anything else the user exported.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "VIRTUAL_ENV",
               "XDG_CACHE_HOME", "CODEACT_CACHE_DIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
+_NAMES = {"science": "wasmtime (scientific guest)"}
 # The kernel kills the worker at the deadline; a backend that can stop its own programs
 # (wasmtime) is given this much longer, so its own stop is only a backstop.
 _BACKSTOP = 1.0
@@ -65,12 +67,14 @@ class _Link:
         self._in = read_fd
         self._out = write_fd
         self._buffer = bytearray()
+        self._sending = threading.Lock()  # progress may be sent from the backend's preparer thread
 
     def send(self, kind: bytes, body: bytes = b"") -> None:
         data = _HEADER.pack(len(body), kind[0]) + body
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._out, view):]
+        with self._sending:
+            while view:
+                view = view[os.write(self._out, view):]
 
     def recv(self, deadline: float | None = None) -> tuple[bytes, bytes] | None:
         """The next frame, or None once `deadline` (time.monotonic) has passed."""
@@ -96,7 +100,8 @@ class _Link:
 class _Child:
     """One worker process, started with a scrubbed environment and a private temp folder."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, progress: ProgressCallback | None = None) -> None:
+        self.progress = progress
         self.tmp = tempfile.mkdtemp(prefix="codeact-worker-")
         env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         env["TMPDIR"] = self.tmp  # its /output folders live here, removed with it
@@ -119,13 +124,17 @@ class _Child:
         self.prepared = (grants, limits.shape)
 
     def _reply(self) -> tuple[bytes, bytes]:
-        try:
-            frame = self.link.recv()
-        except _ChildGone:
-            frame = None
-        if frame is None:
-            raise SandboxError(f"the sandbox worker process exited ({self.exit_status()})")
-        return frame
+        while True:
+            try:
+                frame = self.link.recv()
+            except _ChildGone:
+                frame = None
+            if frame is None:
+                raise SandboxError(f"the sandbox worker process exited ({self.exit_status()})")
+            if frame[0] != _PROGRESS:
+                return frame
+            if self.progress is not None:  # making its guest (the scientific one compiles once)
+                self.progress(Progress(**orjson.loads(frame[1])))
 
     def exit_status(self) -> str:
         code = self.process.poll()
@@ -153,8 +162,10 @@ class WorkerSandbox(Sandbox):
 
     streams_output = True
 
-    def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
-        self.name = backend
+    def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits(),
+                 progress: ProgressCallback | None = None) -> None:
+        self.name = _NAMES.get(backend, backend)
+        self._progress = progress
         self._backend = backend
         self._run_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -168,7 +179,7 @@ class WorkerSandbox(Sandbox):
         self._child = self._start(grants, limits)  # here: a backend that cannot start says so now
 
     def _start(self, grants: Grants, limits: Limits) -> _Child:
-        child = _Child(self._backend)
+        child = _Child(self._backend, self._progress)
         try:
             child.prepare(grants, limits)
         except BaseException:
@@ -239,6 +250,7 @@ class WorkerSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},  # noqa: B006 - read only; the scientific guest's
     ) -> RunResult:
         with self._run_lock:
             if self._closed:
@@ -258,7 +270,7 @@ class WorkerSandbox(Sandbox):
                     return result
                 start = time.perf_counter()
                 deadline = time.monotonic() + limits.timeout
-                report = self._serve(child, state, program, limits, grants, deadline)
+                report = self._serve(child, state, program, limits, grants, deadline, inputs)
             finally:
                 with self._state_lock:
                     self._running = None
@@ -275,15 +287,23 @@ class WorkerSandbox(Sandbox):
                 result.error = GuestError(*report["error"])
             result.output_files = {name: base64.b64decode(data) for name, data in report["files"].items()}
             result.notices.extend(report["notices"])
+            result.figures = [base64.b64decode(png) for png in report.get("figures", ())]
+            if report.get("carried") is not None:
+                result.carried = {name: base64.b64decode(blob)  # type: ignore[attr-defined]
+                                  for name, blob in report["carried"].items()}
+            if report.get("value") is not None:  # decoded here, by the codec that never unpickles
+                from .. import data
+
+                result.value, result.has_value = data.decode(base64.b64decode(report["value"])), True
             return result
 
     def _serve(self, child: _Child, state: RunState, program: str, limits: Limits, grants: Grants,
-               deadline: float) -> dict[str, Any] | None:
+               deadline: float, inputs: Mapping[str, bytes]) -> dict[str, Any] | None:
         """Answer the child's requests until it reports; None if it was stopped or died."""
         link = child.link
         try:
             backstop = dataclasses.replace(limits, timeout=limits.timeout + _BACKSTOP)
-            link.send(_RUN, pickle.dumps((program, backstop, grants)))
+            link.send(_RUN, pickle.dumps((program, backstop, grants, dict(inputs))))
             dispatcher = state.dispatcher
             while True:
                 # Time a tool spent waiting for a person (a call asked about) does not count.
@@ -338,7 +358,7 @@ class WorkerSandbox(Sandbox):
             spare.close()
 
     def describe(self) -> str:
-        return f"{self._backend}, in a worker process the kernel kills at the deadline"
+        return f"{self.name}, in a worker process the kernel kills at the deadline"
 
 
 # --- the child ------------------------------------------------------------------------------
@@ -364,7 +384,13 @@ class _Forwarder(RunState):
         return False, body[1:].decode("utf-8", "replace")
 
 
-def _make_backend(name: str) -> Sandbox:
+def _make_backend(name: str, progress: ProgressCallback) -> Sandbox:
+    if name == "science":
+        from .science import ScienceSandbox
+
+        box = ScienceSandbox(progress=progress)
+        box.decode_values = False  # the kernel decodes what the guest encoded
+        return box
     if name == "hyperlight":
         from .hyperlight_backend import HyperlightSandbox
 
@@ -381,7 +407,7 @@ def _serve_kernel(backend: str) -> None:
     link = _Link(os.dup(0), os.dup(1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    box = _make_backend(backend)
+    box = _make_backend(backend, lambda p: link.send(_PROGRESS, orjson.dumps(dataclasses.asdict(p))))
     box._make_state = lambda *args: _Forwarder(link, *args)  # type: ignore[attr-defined]
     while True:
         try:
@@ -396,14 +422,21 @@ def _serve_kernel(backend: str) -> None:
                 box.prepare(grants, limits)  # type: ignore[attr-defined]
                 link.send(_READY)
             elif kind == _RUN:
-                program, limits, grants = pickle.loads(body)
-                result = box.run(program, {}, limits=limits, grants=grants)
+                program, limits, grants, inputs = pickle.loads(body)
+                extra = {"inputs": inputs} if inputs else {}
+                result = box.run(program, {}, limits=limits, grants=grants, **extra)
                 error = result.error
+                carried = getattr(result, "carried", None)
+                value = getattr(box, "value_blob", None)
                 link.send(_DONE, orjson.dumps({
                     "error": [error.type, error.message, error.traceback] if error is not None else None,
                     "duration": result.duration,
                     "files": {name: base64.b64encode(data).decode() for name, data in result.output_files.items()},
                     "notices": result.notices,
+                    "figures": [base64.b64encode(png).decode() for png in result.figures],
+                    "carried": {name: base64.b64encode(blob).decode() for name, blob in carried.items()}
+                               if carried is not None else None,
+                    "value": base64.b64encode(value).decode() if value is not None else None,
                 }))
         except SandboxError as exc:
             link.send(_FAILED, orjson.dumps({"message": str(exc)}))

@@ -140,6 +140,26 @@ def test_a_memory_limit_too_small_to_start_is_a_clear_error(box, tools, healthy)
     healthy()
 
 
+def test_the_first_instance_in_a_process_says_it_is_being_made(box, tools, tmp_path, monkeypatch):
+    """Making an image (importing numpy, pandas, matplotlib) takes seconds: the kernel hears of it."""
+    from codeact_kernel.sandbox.science.backend import ScienceSandbox, _Runtime
+
+    runtime = _Runtime.get()
+    monkeypatch.setenv("CODEACT_CACHE_DIR", str(tmp_path))  # no image on disk either
+    kept = dict(runtime._images)
+    runtime._images.clear()
+    heard = []
+    other = ScienceSandbox(progress=heard.append)
+    try:
+        assert [p.done for p in heard] == [False, True]
+        assert "importing numpy, pandas and matplotlib" in heard[0].message
+        assert other.run(PANDAS + "print(pd.Series([1]).sum())", tools).stdout == "1\n"
+        assert list(tmp_path.glob("science-image-*/memory"))  # kept for the next process
+    finally:
+        other.close()
+        runtime._images.update(kept)
+
+
 # --- a stop ends a sleep ---------------------------------------------------------------
 
 def test_a_sleeping_program_is_interrupted_within_a_second(box, tools, healthy):

@@ -28,6 +28,7 @@ with another guest behind it:
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import tempfile
@@ -59,6 +60,7 @@ _BOOT = ("import sys\nsys.path.insert(0, '/codeact')\nfrom _codeact import runti
 _RUN = "_codeact_runtime.run()\n"
 _SCRATCH_BYTES = 256 * 2**20  # what a program may write to its /tmp
 _C_OUTPUT_SLACK = 2  # C-level stdout/stderr kept on disk up to this many times the output cap
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ class _Runtime:
         door.define(self.linker, self.route)
         self._images: dict[tuple[bool, bool], _Image] = {}
         self._images_lock = threading.Lock()
-        self._templates = Path(tempfile.mkdtemp(prefix="codeact-science-images-"))
+        # Images are kept in the cache too, so another process (a worker, the next kernel) starts
+        # without importing anything: keyed on the module and the staged files they came from.
+        self._image_key = f"{guest_build._file_key(files.snapshot)}-{self.stage.lib.parent.name.rsplit('-', 1)[-1]}"
 
     @classmethod
     def get(cls, progress: ProgressCallback | None = None) -> _Runtime:
@@ -98,17 +102,47 @@ class _Runtime:
                 cls._instance = cls(progress)
             return cls._instance
 
+    def _image_dir(self, shape: tuple[bool, bool]) -> Path:
+        return guest_build.cache_dir() / f"science-image-{self._image_key}-{int(shape[0])}{int(shape[1])}"
+
     def image(self, shape: tuple[bool, bool]) -> _Image | None:
+        """The image for instances with these mounts (/input, /output), if one was made."""
         with self._images_lock:
-            return self._images.get(shape)
+            found = self._images.get(shape)
+            if found is None:
+                where = self._image_dir(shape)
+                try:
+                    found = _Image((where / "memory").read_bytes(), where / "tmp")
+                except OSError:
+                    return None
+                self._images[shape] = found
+            return found
 
     def keep_image(self, shape: tuple[bool, bool], memory: bytes, scratch: Path) -> None:
+        """Keep an image just made (from an instance no program has run in), here and on disk."""
         with self._images_lock:
             if shape in self._images:
                 return
-            template = self._templates / f"{int(shape[0])}{int(shape[1])}"
-            shutil.copytree(scratch, template, symlinks=True)
-            self._images[shape] = _Image(memory, template)
+            where = self._image_dir(shape)
+            work = None
+            try:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                work = Path(tempfile.mkdtemp(prefix=where.name + ".", dir=where.parent))
+                shutil.copytree(scratch, work / "tmp", symlinks=True)
+                (work / "memory").write_bytes(memory)
+                os.replace(work, where)
+            except OSError as exc:  # a cache that cannot be written costs the next process the imports
+                if work is not None:
+                    shutil.rmtree(work, ignore_errors=True)
+                if not where.is_dir():  # (else another process just put the same image there)
+                    where = Path(tempfile.mkdtemp(prefix="codeact-science-image-"))
+                    shutil.copytree(scratch, where / "tmp", symlinks=True)
+                    _log.warning("the scientific guest's image is not cached (%s)", exc)
+            else:
+                for older in where.parent.glob("science-image-*"):  # images of another module or code
+                    if not older.name.startswith(f"science-image-{self._image_key}-"):
+                        shutil.rmtree(older, ignore_errors=True)
+            self._images[shape] = _Image(memory, where / "tmp")
 
 
 class _Guest:
@@ -294,6 +328,10 @@ class ScienceSandbox(WasmtimeSandbox):
         self._progress = progress
         self._inputs: Mapping[str, bytes] = {}
         self._run_state: _Run | None = None
+        self.decode_values = True
+        """False in a worker process: the value stays encoded (`value_blob`) for the kernel to decode."""
+        self.value_blob: bytes | None = None
+        """The last run's `set_result` value as data.py encoded it, if it was a DataFrame, Series or array."""
         super().__init__()
 
     def run(  # type: ignore[override]
@@ -327,6 +365,8 @@ class ScienceSandbox(WasmtimeSandbox):
 
     def _execute(self, guest: _Guest, program: str, state: RunState) -> None:
         run = self._run_state = _Run(state, program, self._inputs, self._limits or Limits())
+        if self._stop_reason is not None:  # stopped before it began: a sleep must not wait
+            run.stopped.set()
         guest.door.serve(run.dispatch)
         token = self._runtime.route.enter(guest.door)
         try:
@@ -347,7 +387,8 @@ class ScienceSandbox(WasmtimeSandbox):
             return
         result.figures = run.figures
         result.notices.extend(run.notices)
-        if run.value is not None:
+        self.value_blob = run.value
+        if run.value is not None and self.decode_values:
             from ... import data
 
             result.value, result.has_value = data.decode(run.value), True
