@@ -375,6 +375,9 @@ def test_magics(fresh):
     assert "none (no network)" in fresh.execute("%sandbox deny 127.0.0.1:9").stdout()
     assert "timeout 5 s" in fresh.execute("%sandbox timeout 5").stdout()
     fresh.execute("%sandbox timeout 30")
+    assert "guest     standard: every program in the standard guest" in fresh.execute("%sandbox guest standard").stdout()
+    assert "guest     auto: the scientific guest (numpy, pandas" in fresh.execute("%sandbox guest auto").stdout()
+    assert fresh.execute("%sandbox guest gpu").status == "error"
     assert "%%python" in fresh.execute("%codeact").stdout()
     assert "binds `weather`" in fresh.execute("%codeact result weather").stdout()
     fresh.execute("%codeact result result")

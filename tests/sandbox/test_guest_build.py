@@ -75,3 +75,17 @@ def test_a_cache_that_cannot_be_written_still_gives_a_guest(tmp_path, monkeypatc
         component = guest_build.compiled(_engine(), guest_build.packaged_guest_wasm(), "packaged")
     assert guest_build.EXECUTOR_INTERFACE in _exports(component)
     assert "not cached" in caplog.text
+
+
+def test_a_compile_reports_its_progress_and_a_core_module_compiles_too(cache):
+    """The scientific guest is a core module that takes minutes to compile once: the wait is shown."""
+    wasm = cache.parent / "tiny.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32) i32.const 42))'))
+    heard = []
+    module = guest_build.compiled(_engine(), wasm, "tiny", progress=heard.append)
+    assert isinstance(module, wasmtime.Module)
+    assert heard[0].elapsed == 0.0 and heard[-1].done and "tiny" in heard[0].message
+    assert heard[0].expected is not None
+    again = []
+    guest_build.compiled(_engine(), wasm, "tiny", progress=again.append)
+    assert again == []  # loaded from the cache: nothing to wait for
