@@ -9,9 +9,12 @@ crosses, never pickle). What is here is what only this guest does:
   and matplotlib (Agg), draws one throwaway figure so fonts and the renderer are warm, and
   clears the environment. The host then copies the instance's memory as the image every
   later instance starts from, so a run never pays for those imports.
-- `run()` runs one program: fresh random seeds (an image would otherwise give every run the
-  same ones), the host's inputs decoded into the program's globals, the program, then the
-  figures it left open (PNG) and, if it ended without error, its top-level data values.
+- `run(fresh=True)` is the host's warm-up in each new instance: new random seeds (an image
+  would otherwise give every run the same ones), and a small program of its own that walks
+  the paths a real one takes, so their first-time costs are paid before the real one comes.
+- `run()` runs one program: the host's inputs decoded into the program's globals, the
+  program, then the figures it left open (PNG) and, if it ended without error, its top-level
+  data values.
 """
 
 import io
@@ -163,7 +166,7 @@ def _send_figures():
     for number in plt.get_fignums():
         buffer = io.BytesIO()
         try:
-            plt.figure(number).savefig(buffer, format="png", bbox_inches="tight")
+            plt.figure(number).savefig(buffer, format="png")  # (a tight box would draw it twice)
         except Exception as exc:  # a figure that cannot be drawn is said, the others still come back
             sys.stderr.write(f"figure {number} could not be drawn: {type(exc).__name__}: {exc}\n")
             continue
@@ -220,9 +223,14 @@ def _send_carried(namespace, inputs):
         _door(_CARRY, name.encode() + b"\n" + blob)
 
 
-def run():
-    """One program, start to end; everything goes to the host through the door."""
-    _reseed()
+def run(fresh=False):
+    """One program, start to end; everything goes to the host through the door.
+
+    `fresh` (the host's warm-up run in a new instance, before any program): new random seeds
+    first. A real run does not need them again: its instance had its warm-up.
+    """
+    if fresh:
+        _reseed()
     program = _door(_PROGRAM, b"").decode("utf-8", "surrogatepass")
     namespace = executor._namespace()
     namespace["set_result"] = set_result
