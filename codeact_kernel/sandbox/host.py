@@ -2,8 +2,11 @@
 
 Whatever isolates the program, it reaches the host through one `dispatch(name, payload)`:
 tool calls go to the `ToolDispatcher`, and the names under ``codeact.`` carry printed
-output, the uncaught exception, the result value and HTTP requests. Keeping that here
-means both backends enforce the same caps and give the same `RunResult`.
+output, the uncaught exception, the result value, the carried values and HTTP requests.
+Keeping that here means both backends enforce the same caps and give the same `RunResult`.
+
+Inputs go the other way with the program itself (`guest_program`), so a run costs no
+crossing for them, and a run without inputs pays nothing at all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,88 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import GuestError, Grants, Limits, OutputCallback, RunResult, ToolDispatcher, ToolFunction
+from .base import (RUNTIME_NAMES, GuestError, Grants, Limits, OutputCallback, RunResult, ToolDispatcher,
+                   ToolFunction, decode_arguments)
+
+_NOTICE_REASON = 300  # characters of a guest's reason for not carrying a value
+HEADER_MARK = "\x01"  # begins and ends the inputs' header before a program (guest/executor.py says the same)
+
+
+def check_inputs(inputs: Mapping[str, bytes], kinds: frozenset[str]) -> None:
+    """Raise `DataError` for an input a guest that holds `kinds` of data cannot be given."""
+    if not inputs:
+        return
+    from .. import data
+    from ..errors import DataError
+
+    for name, blob in inputs.items():
+        if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_") or name in RUNTIME_NAMES:
+            raise DataError(f"{name!r} cannot be an input's name: a program's variable names are identifiers, "
+                            "and names starting with _ or the runtime's own (call_tool, set_result...) are "
+                            "kept for it")
+        found = data.kind(blob)
+        if found not in kinds:
+            raise DataError(f"{name} is {found} data, and this sandbox's guest holds only "
+                            f"{' and '.join(sorted(kinds))} values: share it with a guest that has numpy "
+                            "and pandas, or make it a JSON value")
+
+
+def guest_program(program: str, inputs: Mapping[str, bytes]) -> str:
+    """What the standard guest's executor runs: the program, after a header holding the
+    inputs when there are any (checked with `check_inputs` first).
+
+    The header travels with the program (wasmtime: the argument of `run`; Hyperlight: the
+    answer to ``codeact.program``), so inputs cost no crossing of their own. It is
+    ``SOH {"inputs": {name: value}} SOH`` before the program: SOH (U+0001) can start no
+    program (Python refuses a control character outside a string) and appears in no JSON
+    text (JSON escapes control characters), so the guest tells the two apart by the first
+    character alone, and a run without inputs is given its program as it is.
+    """
+    if not inputs and not program.startswith(HEADER_MARK):
+        return program
+    from .. import data
+
+    fields = [f"{json.dumps(name)}:{data.json_text(blob)}" for name, blob in inputs.items()]
+    return HEADER_MARK + '{"inputs":{' + ",".join(fields) + "}}" + HEADER_MARK + program
+
+
+def carry(payload: str) -> tuple[dict[str, bytes], list[str]]:
+    """(blobs, notices) from what the standard guest sent as ``codeact.carried``, read as
+    untrusted: a line of JSON, ``{"values": [[name, length]...], "skipped": [[name, why]...]}``,
+    then each value's JSON text, `length` characters each, one after the other (so each
+    becomes a blob as it is, without being read into objects and written again)."""
+    from .. import data
+    from ..errors import DataError
+
+    try:
+        line, _, texts = payload.partition("\n")
+        sent = decode_arguments(line)
+        values, skipped = sent["values"], sent["skipped"]
+        if type(values) is not list or type(skipped) is not list:
+            raise TypeError("not two lists")
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        return {}, [f"the program's variables could not be carried: what the guest sent is malformed ({exc})"]
+    carried: dict[str, bytes] = {}
+    notices: list[str] = []
+    for entry in skipped:
+        if type(entry) is list and len(entry) == 2 and all(type(part) is str for part in entry):
+            notices.append(f"{entry[0][:80]} was not carried: {entry[1][:_NOTICE_REASON]}")
+    at = 0
+    for entry in values:
+        if not (type(entry) is list and len(entry) == 2 and type(entry[0]) is str and type(entry[1]) is int
+                and 0 <= entry[1] <= len(texts) - at):
+            return {}, ["the program's variables could not be carried: what the guest sent is malformed"]
+        name, length = entry
+        text = texts[at:at + length]
+        at += length
+        if not name.isidentifier() or name.startswith("_") or name in RUNTIME_NAMES:
+            notices.append(f"{name[:80]!r} was not carried: not a name a program's variable may have")
+            continue
+        try:
+            carried[name] = data.json_blob(text, name=name)
+        except DataError as exc:
+            notices.append(f"{name} was not carried: {exc}")
+    return carried, notices
 
 
 class RunState:
@@ -35,6 +119,7 @@ class RunState:
         self.error: GuestError | None = None
         self.value: Any = None
         self.has_value = False
+        self.carried: str | None = None  # read in `result`, and only if the run ended well
 
     def dispatch(self, name: str, payload: str) -> tuple[bool, str | bytes]:
         """(ok, the answer as text or UTF-8 JSON) for one request from the guest."""
@@ -49,6 +134,9 @@ class RunState:
             return True, ""
         if event == "result":
             self.value, self.has_value = json.loads(payload), True
+            return True, ""
+        if event == "carried":
+            self.carried = payload
             return True, ""
         if event == "http":
             if self._http is None:
@@ -80,7 +168,8 @@ class RunState:
             self.on_output(stream, text)
 
     def result(self, duration: float) -> RunResult:
-        return RunResult(
+        """The run's result; carried values only if it ended without error (set `error` first)."""
+        result = RunResult(
             stdout="".join(self.parts["stdout"]),
             stderr="".join(self.parts["stderr"]),
             error=self.error,
@@ -90,6 +179,10 @@ class RunState:
             has_value=self.has_value,
             held=self.dispatcher.held,
         )
+        if self.carried is not None and self.error is None:
+            result.carried, notices = carry(self.carried)
+            result.notices.extend(notices)
+        return result
 
 
 def make_output_dir() -> Path:

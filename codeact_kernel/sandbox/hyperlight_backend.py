@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import SandboxError
 from . import guest_build
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .host import RunState, collect_outputs, make_output_dir, remove_output_dir
+from .host import RunState, check_inputs, collect_outputs, guest_program, make_output_dir, remove_output_dir
 from .network import parse_rules
 
 _BOOTSTRAP = guest_build.GUEST_SOURCE
@@ -173,8 +173,11 @@ class HyperlightSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
-        return self._owner.submit(self._run, program, tools, limits, grants, on_output).result()
+        check_inputs(inputs, self.data_kinds)
+        source = guest_program(program, inputs)
+        return self._owner.submit(self._run, source, tools, limits, grants, on_output).result()
 
     def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
         """Boot the VM for these grants and take its warm snapshot, so the next run starts at once."""
@@ -205,7 +208,8 @@ class HyperlightSandbox(Sandbox):
 
     def _run(self, program: str, tools: Mapping[str, ToolFunction], limits: Limits, grants: Grants,
              on_output: OutputCallback | None) -> RunResult:
-        """The run itself, on the thread that owns the native sandbox."""
+        """The run itself, on the thread that owns the native sandbox; `program` with its inputs'
+        header (`guest_program`), which the executor asks for as ``codeact.program``."""
         vm = self._warm(grants, limits)
         try:
             vm.vm.restore(vm.snapshot)
@@ -234,10 +238,10 @@ class HyperlightSandbox(Sandbox):
             state.error = state.error or _trap_error(str(exc))
         finally:
             self._handler = None
-        result = state.result(time.perf_counter() - start)
-        if outcome is not None and outcome.exit_code != 0 and result.error is None:
+        if outcome is not None and outcome.exit_code != 0 and state.error is None:
             # The executor itself failed before it could report (e.g. out of memory).
-            result.error = GuestError("SandboxError", outcome.stderr.strip() or "the guest failed")
+            state.error = GuestError("SandboxError", outcome.stderr.strip() or "the guest failed")
+        result = state.result(time.perf_counter() - start)
         if vm.output_dir is not None:
             result.output_files, notices = collect_outputs(vm.output_dir, limits)
             result.notices.extend(notices)

@@ -81,11 +81,7 @@ class GuestRouter(Sandbox):
         box = self.prepare_science() if choice.guest == SCIENCE else self.standard
         self._running = box
         try:
-            if box is self.standard and not inputs:
-                result = box.run(program, tools, limits=limits, grants=grants, on_output=on_output)
-            else:
-                result = box.run(program, tools, limits=limits, grants=grants, on_output=on_output,  # type: ignore[call-arg]
-                                 inputs=inputs)
+            result = box.run(program, tools, limits=limits, grants=grants, on_output=on_output, inputs=inputs)
         finally:
             self._running = None
         result.backend = box.name

@@ -29,7 +29,8 @@ import wasmtime.component as wc
 from ..errors import SandboxError
 from . import _fastcall, guest_build
 from .base import GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .host import RunState, collect_outputs, dir_size, make_output_dir, remove_output_dir
+from .host import (RunState, check_inputs, collect_outputs, dir_size, guest_program, make_output_dir,
+                   remove_output_dir)
 
 _TOOLS = guest_build.TOOLS_INTERFACE
 _EXECUTOR = guest_build.EXECUTOR_INTERFACE
@@ -225,6 +226,7 @@ class WasmtimeSandbox(Sandbox):
 
     name = "wasmtime"
     streams_output = True
+    _inputs_in_program = True  # the standard guest reads JSON inputs from a header before the program
     _make_state = RunState  # the worker process forwards every request to the kernel instead
 
     def __init__(self, wasm: Path | None = None) -> None:
@@ -257,8 +259,9 @@ class WasmtimeSandbox(Sandbox):
         """A new instance for these grants (on the preparer's thread)."""
         return _Guest(self._runtime, grants, memory_mb, lambda: self._stop_reason is not None, warm_ups)
 
-    def _execute(self, guest: Any, program: str, state: RunState) -> None:
-        """Run `program` in `guest`, its requests answered by `state`; a trap raises."""
+    def _execute(self, guest: Any, program: str, state: RunState, inputs: Mapping[str, bytes]) -> None:
+        """Run `program` in `guest`, its requests answered by `state`; a trap raises. (The
+        standard guest's inputs came in the program's header: `_inputs_in_program`.)"""
         token = self._runtime.route.enter(state.dispatch)
         try:
             guest.run(program)
@@ -330,7 +333,11 @@ class WasmtimeSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
+        check_inputs(inputs, self.data_kinds)
+        # Before an instance is taken: an input may be refused.
+        source = guest_program(program, inputs) if self._inputs_in_program else program
         with self._stopping:  # from here an interrupt counts, even while the instance is being made
             self._stop_reason = None
             self._starting = True
@@ -352,16 +359,15 @@ class WasmtimeSandbox(Sandbox):
             self._starting = False
         if interrupted:  # while it waited for its instance: it never starts
             self._current = self._state = None
-            result = state.result(0.0)
-            result.error = GuestError("KeyboardInterrupt", "the program was interrupted")
+            state.error = GuestError("KeyboardInterrupt", "the program was interrupted")
             self._preparer.want(grants, limits.memory_mb, used=guest)
-            return result
+            return state.result(0.0)
         if self._watched(guest):
             with self._watch:
                 self._watch.notify()
         trap: Exception | None = None
         try:
-            self._execute(guest, program, state)
+            self._execute(guest, source, state, inputs)
         except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
@@ -369,9 +375,9 @@ class WasmtimeSandbox(Sandbox):
             duration = time.perf_counter() - start
             self._current = None
             self._state = None
-        result = state.result(duration)
         if trap is not None:
-            result.error = self._trap_error(trap, limits)
+            state.error = self._trap_error(trap, limits)
+        result = state.result(duration)
         self._finish(guest, result, limits)
         if self._closed:
             guest.discard()

@@ -37,7 +37,7 @@ import orjson
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
 from .guest_build import Progress, ProgressCallback
-from .host import RunState
+from .host import RunState, check_inputs
 
 # Kernel to child
 _PREPARE, _RUN, _ANSWER = b"P", b"X", b"A"
@@ -165,6 +165,8 @@ class WorkerSandbox(Sandbox):
     def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits(),
                  progress: ProgressCallback | None = None) -> None:
         self.name = _NAMES.get(backend, backend)
+        if backend == "science":
+            self.data_kinds = frozenset({"json", "numpy", "pandas"})
         self._progress = progress
         self._backend = backend
         self._run_lock = threading.Lock()
@@ -250,8 +252,9 @@ class WorkerSandbox(Sandbox):
         limits: Limits = Limits(),
         grants: Grants = Grants(),
         on_output: OutputCallback | None = None,
-        inputs: Mapping[str, bytes] = {},  # noqa: B006 - read only; the scientific guest's
+        inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
+        check_inputs(inputs, self.data_kinds)  # here, in the kernel: a refusal is raised where it is asked
         with self._run_lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
@@ -265,12 +268,11 @@ class WorkerSandbox(Sandbox):
                     self._running = child
                     interrupted = self._stop_reason is not None
                 if interrupted or child is None:
-                    result = state.result(0.0)
-                    result.error = GuestError("KeyboardInterrupt", "the program was interrupted")
-                    return result
+                    state.error = GuestError("KeyboardInterrupt", "the program was interrupted")
+                    return state.result(0.0)
                 start = time.perf_counter()
                 deadline = time.monotonic() + limits.timeout
-                report = self._serve(child, state, program, limits, grants, deadline, inputs)
+                report = self._serve(child, state, program, limits, grants, dict(inputs), deadline)
             finally:
                 with self._state_lock:
                     self._running = None
@@ -279,18 +281,16 @@ class WorkerSandbox(Sandbox):
             if report is None:  # killed, or it died: this worker is done
                 self._retire()
                 self._replace_in_background(grants, limits)
-                result = state.result(duration)
-                result.error = self._stopped_error(limits, child)
-                return result
+                state.error = self._stopped_error(limits, child)
+                return state.result(duration)
+            if state.error is None and report["error"] is not None:
+                state.error = GuestError(*report["error"])
             result = state.result(report.get("duration", duration))
-            if result.error is None and report["error"] is not None:
-                result.error = GuestError(*report["error"])
             result.output_files = {name: base64.b64decode(data) for name, data in report["files"].items()}
             result.notices.extend(report["notices"])
             result.figures = [base64.b64decode(png) for png in report.get("figures", ())]
-            if report.get("carried") is not None:
-                result.carried = {name: base64.b64decode(blob)  # type: ignore[attr-defined]
-                                  for name, blob in report["carried"].items()}
+            if result.error is None:  # the scientific guest's tables (its JSON values came as for every guest)
+                result.carried.update({name: base64.b64decode(blob) for name, blob in report.get("carried", {}).items()})
             if report.get("value") is not None:  # decoded here, by the codec that never unpickles
                 from .. import data
 
@@ -298,7 +298,7 @@ class WorkerSandbox(Sandbox):
             return result
 
     def _serve(self, child: _Child, state: RunState, program: str, limits: Limits, grants: Grants,
-               deadline: float, inputs: Mapping[str, bytes]) -> dict[str, Any] | None:
+               inputs: dict[str, bytes], deadline: float) -> dict[str, Any] | None:
         """Answer the child's requests until it reports; None if it was stopped or died."""
         link = child.link
         try:
@@ -423,10 +423,9 @@ def _serve_kernel(backend: str) -> None:
                 link.send(_READY)
             elif kind == _RUN:
                 program, limits, grants, inputs = pickle.loads(body)
-                extra = {"inputs": inputs} if inputs else {}
-                result = box.run(program, {}, limits=limits, grants=grants, **extra)
+                result = box.run(program, {}, limits=limits, grants=grants, inputs=inputs)
                 error = result.error
-                carried = getattr(result, "carried", None)
+                carried = getattr(box, "tables_carried", {})
                 value = getattr(box, "value_blob", None)
                 link.send(_DONE, orjson.dumps({
                     "error": [error.type, error.message, error.traceback] if error is not None else None,
@@ -434,8 +433,7 @@ def _serve_kernel(backend: str) -> None:
                     "files": {name: base64.b64encode(data).decode() for name, data in result.output_files.items()},
                     "notices": result.notices,
                     "figures": [base64.b64encode(png).decode() for png in result.figures],
-                    "carried": {name: base64.b64encode(blob).decode() for name, blob in carried.items()}
-                               if carried is not None else None,
+                    "carried": {name: base64.b64encode(blob).decode() for name, blob in carried.items()},
                     "value": base64.b64encode(value).decode() if value is not None else None,
                 }))
         except SandboxError as exc:

@@ -6,6 +6,7 @@ process; where no VM boots it skips with the probe's reason, and CI runs it in a
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -368,3 +369,170 @@ def test_output_writing_past_the_cap_is_stopped(sandbox, tools, limit):
     assert result.error is not None and result.error.type in ("OSError", "TimeoutError")
     assert result.error.type == "OSError"
     assert "huge.bin" not in result.output_files
+
+
+# --- data in and out: inputs, carried values ----------------------------------------------
+
+def test_inputs_are_bound_before_the_program_runs(sandbox, tools):
+    from codeact_kernel import data
+
+    inputs = {"n": data.encode(41), "config": data.encode({"regions": ["EU", "US"], "rate": 0.5, "x": None}),
+              "rows": data.encode([[1, "a"], [2, "b"]])}
+    result = sandbox.run("print(n + 1, config['regions'][1], config['rate'], rows[1][1], config['x'])", tools,
+                         inputs=inputs)
+    assert result.ok, result.error
+    assert result.stdout == "42 US 0.5 b None\n"
+
+
+def test_each_run_gets_its_own_copy_of_an_input(sandbox, tools):
+    from codeact_kernel import data
+
+    blob = data.encode({"items": [1, 2]})
+    first = sandbox.run("config['items'].append(3)\nconfig['new'] = True\nprint(config)", tools,
+                        inputs={"config": blob})
+    assert first.stdout == "{'items': [1, 2, 3], 'new': True}\n"
+    second = sandbox.run("print(config)", tools, inputs={"config": blob})
+    assert second.stdout == "{'items': [1, 2]}\n"
+    assert data.decode(first.carried["config"]) == {"items": [1, 2, 3], "new": True}  # changed: carried back
+    assert data.decode(blob) == {"items": [1, 2]}
+
+
+def test_a_large_input_crosses_whole(sandbox, tools):
+    """Hyperlight carries each crossing in pieces: an input of 300 KB arrives whole, and comes back."""
+    from codeact_kernel import data
+
+    text = "".join(chr(0x41 + i % 26) + ("é" if i % 97 == 0 else "") for i in range(300_000))
+    result = sandbox.run("print(len(big), big[:3], big.count('é'))", tools, inputs={"big": data.encode(text)})
+    assert result.stdout == f"{len(text)} {text[:3]} {text.count('é')}\n", result.error
+    assert data.decode(result.carried["big"]) == text
+
+
+def test_inputs_a_guest_cannot_hold_are_refused_before_anything_runs(sandbox, tools):
+    import pandas as pd
+
+    from codeact_kernel import data
+    from codeact_kernel.errors import DataError
+
+    frame = data.encode(pd.DataFrame({"a": [1]}))
+    if "pandas" in sandbox.data_kinds:  # the scientific guest holds it
+        assert sandbox.run("print(int(sales.a.sum()))", tools, inputs={"sales": frame}).stdout == "1\n"
+    else:
+        with pytest.raises(DataError, match="sales is pandas data, and this sandbox's guest holds only json values"):
+            sandbox.run("print('ran')", tools, inputs={"sales": frame})
+    for name in ("call_tool", "_private", "not a name", "set_result"):
+        with pytest.raises(DataError, match="cannot be an input's name"):
+            sandbox.run("print('ran')", tools, inputs={name: data.encode(1)})
+    with pytest.raises(DataError):
+        sandbox.run("print('ran')", tools, inputs={"x": b"\x80\x04pickle"})
+    assert sandbox.run("print('still fine')", tools).stdout == "still fine\n"
+
+
+def test_a_program_leaves_its_json_variables_carried(sandbox, tools):
+    from codeact_kernel import data
+
+    program = (
+        "import math\nfrom json import dumps\n"
+        "rows = [(1, 'a', 2.5), (2, 'b', float('nan'))]\n"
+        "total = sum(r[2] for r in rows[:1])\nlabel = 'é' * 3\nflag = True\nnothing = None\nbig = 2 ** 100\n"
+        "nested = {'a': {'b': [1, {'c': []}]}}\n"
+        "def helper():\n    pass\nclass Thing:\n    pass\nthing = Thing()\nsquare = lambda x: x * x\n"
+        "_private = [1]\nseen = {1, 2}\nwhen = __import__('datetime').date(2026, 1, 1)\n"
+        "by_id = {1: 'a'}\nmixed = {'ok': [1, {2}]}\n"
+    )
+    result = sandbox.run(program, tools)
+    assert result.ok, result.error
+    values = {name: data.decode(blob) for name, blob in result.carried.items()}
+    assert set(values) == {"rows", "total", "label", "flag", "nothing", "big", "nested"}
+    assert values["rows"][0] == [1, "a", 2.5] and math.isnan(values["rows"][1][2])  # a tuple arrives as a list
+    assert values["total"] == 2.5 and values["label"] == "ééé" and values["flag"] is True
+    assert values["nothing"] is None and values["big"] == 2**100 and values["nested"] == {"a": {"b": [1, {"c": []}]}}
+    assert all(data.kind(blob) == "json" for blob in result.carried.values())
+    assert sorted(result.notices) == [
+        "by_id was not carried: by_id has the key 1 (int): JSON keys are strings, so it would arrive changed",
+        "mixed was not carried: mixed['ok'][1] is a set, which is not a JSON value",
+    ]  # modules, functions, classes, objects, sets, dates, _private names: not data, left out
+
+
+def test_the_runtime_names_are_never_carried(sandbox, tools):
+    result = sandbox.run("call_tool = 1\nset_result = [2]\nToolError = 'x'\nhttp_get = {}\nkept = 3", tools)
+    assert result.ok and set(result.carried) == {"kept"}
+
+
+def test_nothing_is_carried_from_a_run_that_fails(sandbox, tools):
+    result = sandbox.run("x = 1\nraise ValueError('no')", tools)
+    assert result.error.type == "ValueError" and result.carried == {} and result.notices == []
+    result = sandbox.run("x = 1\nimport sys\nsys.exit(3)", tools)
+    assert result.error is not None and result.carried == {}
+    result = sandbox.run("x = 1\nimport sys\nsys.exit(0)", tools)
+    assert result.ok and set(result.carried) == {"x"}  # ended without error
+
+
+def test_nothing_is_carried_from_a_run_stopped_at_its_deadline_or_interrupted(sandbox, tools, assert_healthy):
+    import threading
+
+    result = sandbox.run("x = [1, 2]\nwhile True:\n    pass", tools, limits=Limits(timeout=0.5))
+    assert result.error.type == "TimeoutError" and result.carried == {}
+    threading.Timer(0.3, sandbox.cancel).start()
+    result = sandbox.run("x = [1, 2]\nwhile True:\n    pass", tools)
+    assert result.error.type == "KeyboardInterrupt" and result.carried == {}
+    assert_healthy()
+
+
+def test_a_carried_value_over_the_limit_is_left_with_a_notice(sandbox, tools):
+    # The guest's limit is data.DEFAULT_LIMIT (100 MB); lowered here, inside the guest itself.
+    program = "call_tool.__globals__['_CARRY_LIMIT'] = 1000\nsmall = 'x' * 10\nlarge = 'y' * 5000"
+    result = sandbox.run(program, tools)
+    assert set(result.carried) == {"small"}
+    assert result.notices == ["large was not carried: it is 5,002 bytes as JSON, over the limit of 1,000 bytes"]
+
+
+def test_the_guest_keeps_the_hosts_names_and_limit():
+    """The executor cannot import the package: its copies of RUNTIME_NAMES and DEFAULT_LIMIT must agree."""
+    import ast
+
+    from codeact_kernel import data
+    from codeact_kernel.sandbox import guest_build
+    from codeact_kernel.sandbox.base import RUNTIME_NAMES
+    from codeact_kernel.sandbox.host import HEADER_MARK
+
+    found = {}
+    for node in ast.parse(guest_build.GUEST_SOURCE.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            found[node.targets[0].id] = node.value
+    assert ast.literal_eval(found["_CARRY_LIMIT"]) == data.DEFAULT_LIMIT
+    assert set(ast.literal_eval(found["_RUNTIME"].args[0])) == RUNTIME_NAMES
+    assert ast.literal_eval(found["_HEADER_MARK"]) == HEADER_MARK
+
+
+def test_a_program_that_starts_like_the_inputs_header_is_still_only_a_program(sandbox, tools):
+    from codeact_kernel.sandbox.host import HEADER_MARK
+
+    result = sandbox.run(HEADER_MARK + '{"inputs":{"x":1}}' + HEADER_MARK + "print(x)", tools)
+    assert result.error.type == "SyntaxError" and result.stdout == ""
+
+
+@pytest.mark.parametrize("payload, carried, notice", [
+    ("junk", {}, "what the guest sent is malformed"),
+    ('{"values":[["x",999]],"skipped":[]}\n1', {}, "what the guest sent is malformed"),
+    ('{"values":[["call_tool",1],["ok",1]],"skipped":[]}\n12', {"ok": 2}, "'call_tool' was not carried"),
+    ('{"values":[["x",2]],"skipped":[]}\n[1', {}, "x was not carried: x is not valid JSON"),
+    ('{"values":[["x",3]],"skipped":[]}\n1,2', {}, "x was not carried: x is not one valid JSON value"),
+    ('{"values":[],"skipped":[["y","' + "z" * 10_000 + '"]]}\n', {}, "y was not carried: zzz"),
+])
+def test_a_guest_that_sends_malformed_carried_values_gets_a_notice(sandbox, tools, payload, carried, notice):
+    """The host reads what the guest sends as untrusted: here the guest's own `_carry` is replaced."""
+    from codeact_kernel import data
+
+    program = f"g = call_tool.__globals__\ng['_carry'] = lambda namespace: g['_dispatch']('codeact.carried', {payload!r})"
+    result = sandbox.run(program, tools)
+    assert result.ok, result.error
+    assert {name: data.decode(blob) for name, blob in result.carried.items()} == carried
+    [said] = result.notices
+    assert notice in said and len(said) < 500
+
+
+def test_values_a_program_sent_before_it_failed_are_not_carried(sandbox, tools):
+    program = ("g = call_tool.__globals__\ng['_dispatch']('codeact.carried', '{\"values\":[[\"x\",1]],\"skipped\":[]}\\n1')\n"
+               "raise RuntimeError('after')")
+    result = sandbox.run(program, tools)
+    assert result.error.type == "RuntimeError" and result.carried == {}

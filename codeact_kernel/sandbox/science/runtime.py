@@ -32,6 +32,7 @@ _PROGRAM = "codeact.program"
 _FIGURE = "codeact.figure"  # PNG bytes
 _VALUE = "codeact.value"  # set_result(DataFrame | Series | ndarray), encoded
 _CARRY = "codeact.carry"  # NAME "\n" encoded value
+_CARRY_SAME = "codeact.carry-same"  # NAME of an input left as it was: the host has its blob
 _NOTICE = "codeact.notice"  # text for RunResult.notices
 _SLEEP = "codeact.sleep"  # seconds, as text
 _available = ""  # what this guest has, for the ImportError of a package it lacks (set by prepare)
@@ -192,35 +193,43 @@ def set_result(value):
 
 
 def _is_table(value):
-    """A DataFrame, Series or numpy array: values JSON cannot carry, which data.py can."""
-    module = type(value).__module__
-    return module.startswith(("pandas.", "numpy")) and _data().is_data(value)
+    """numpy or pandas data (a DataFrame, Series, array, Timestamp...): what JSON cannot carry
+    and data.py can. JSON values go as in every guest."""
+    return type(value) not in executor._JSON and type(value).__module__.startswith(("pandas", "numpy")) \
+        and _data().is_data(value)
 
 
 def _inputs():
+    """{name: (value, its blob)}: the host's inputs, decoded; the blobs kept to tell whether the
+    program changed them."""
     names = _door(_INPUTS, b"").decode()
     values = {}
     for name in filter(None, names.split("\n")):
-        values[name] = _data().decode(_door(_INPUT, name.encode()))
+        blob = _door(_INPUT, name.encode())
+        values[name] = (_data().decode(blob), blob)
     return values
 
 
 def _send_carried(namespace, inputs):
-    """The program's top-level data values, for the notebook to keep; not the inputs it left as
-    they were, nor what the runtime put there."""
+    """The program's top-level numpy and pandas values, for the notebook to keep (its JSON
+    values went as in every guest, with executor's carry). An input that is still what it was
+    (changed in place or not, its encoding says) is named, not sent again."""
     data = _data()
-    builtin = executor._namespace()
     for name, value in list(namespace.items()):
-        if name.startswith("_") or name in builtin or (name in inputs and value is inputs[name]):
+        if name[:1] == "_" or name in executor._RUNTIME:
             continue
         try:
-            if not data.is_data(value):
+            if not _is_table(value):
                 continue
             blob = data.encode(value, name=name)
         except Exception as exc:  # too large, or not data after all: said, the run still succeeds
-            _door(_NOTICE, f"{name} is not kept: {type(exc).__name__}: {exc}".encode())
+            _door(_NOTICE, f"{name} was not carried: {type(exc).__name__}: {exc}".encode())
             continue
-        _door(_CARRY, name.encode() + b"\n" + blob)
+        given = inputs.get(name)
+        if given is not None and given[1] == blob:
+            _door(_CARRY_SAME, name.encode())
+        else:
+            _door(_CARRY, name.encode() + b"\n" + blob)
 
 
 def run(fresh=False):
@@ -240,7 +249,7 @@ def run(fresh=False):
         report = {"type": type(exc).__name__, "message": f"an input could not be decoded: {exc}", "traceback": ""}
         executor._dispatch("codeact.error", json.dumps(report))
         return
-    namespace.update(inputs)
+    namespace.update((name, value) for name, (value, _blob) in inputs.items())
     exit_code = executor.execute(program, namespace)
     _send_figures()
     if exit_code == 0 and _has_data():
