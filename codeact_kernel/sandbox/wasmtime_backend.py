@@ -307,6 +307,7 @@ class WasmtimeSandbox(Sandbox):
                     over = self._over(guest, limits)
                     if over is not None:
                         self._stop(over)
+                guest = None  # held no longer than this look: a used instance's memory is freed at once
                 interval = _WATCH_RUNNING
                 if self._stop_reason is None:  # else it waits for the run to end (a tool may be busy)
                     interval = min(interval, max(deadline - now, 0.001))
