@@ -43,7 +43,7 @@ import wasmtime
 
 from ...errors import SandboxError
 from .. import _fastcall, guest_build
-from ..base import Grants, Limits, RunResult
+from ..base import Grants, GuestError, Limits, RunResult
 from ..guest_build import ProgressCallback
 from ..host import RunState, dir_size, guest_program, make_output_dir, remove_output_dir
 from ..wasmtime_backend import WasmtimeSandbox
@@ -468,9 +468,7 @@ class ScienceSandbox(WasmtimeSandbox):
     def _watched(self, guest: _Guest) -> bool:
         return True  # /tmp is always writable
 
-    def _trap_error(self, trap: Exception, limits: Limits):  # type: ignore[no-untyped-def]
-        from ..base import GuestError
-
+    def _trap_error(self, trap: Exception, limits: Limits) -> GuestError:
         if self._stop_reason == "scratch":
             return GuestError("OSError", f"the program wrote more than {_SCRATCH_BYTES // 2**20} MB to /tmp and was stopped")
         if self._stop_reason == "c-output":
