@@ -304,7 +304,10 @@ class WasmtimeSandbox(Sandbox):
                     self._stop("timeout")
                 guest, limits = self._current, self._limits
                 if guest is not None and limits is not None:
-                    over = self._over(guest, limits)
+                    try:
+                        over = self._over(guest, limits)
+                    except Exception:  # noqa: BLE001 - the watchdog must outlive any look at the files
+                        over = None
                     if over is not None:
                         self._stop(over)
                 guest = None  # held no longer than this look: a used instance's memory is freed at once

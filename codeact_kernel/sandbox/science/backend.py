@@ -461,8 +461,12 @@ class ScienceSandbox(WasmtimeSandbox):
         if dir_size(guest.scratch) > _SCRATCH_BYTES:
             return "scratch"
         cap = limits.output_bytes * _C_OUTPUT_SLACK
-        if any(os.path.getsize(path) > cap for path in guest.c_output.values() if path.exists()):
-            return "c-output"
+        for path in guest.c_output.values():
+            try:
+                if os.path.getsize(path) > cap:
+                    return "c-output"
+            except OSError:  # not written yet, or the run just ended and its files went
+                pass
         return super()._over(guest, limits)
 
     def _watched(self, guest: _Guest) -> bool:
