@@ -250,7 +250,7 @@ class _Guest:
         started = time.monotonic()
         if progress is not None:
             progress(guest_build.Progress("starting the scientific guest: importing numpy, pandas and matplotlib "
-                                          "(once per kernel)", 0.0, None))
+                                          "(once per machine)", 0.0, None))
         status = self.turn(_BOOT.format(descriptors=3 + self._mounts))
         if status != 0:
             reason = self.c_output["stderr"].read_text(errors="replace").strip().splitlines()
