@@ -19,6 +19,7 @@ APPROVAL_POLICIES = ("ask", "auto", "reject", "recorded")
 PERMISSIVENESS = ("reject", "ask", "recorded", "auto")  # least permissive first
 CEILING_FILE = "codeact.json"  # {"approval_max": "ask"} in a system-wide Jupyter config directory
 SANDBOXES = ("auto", "hyperlight", "wasmtime")
+GUESTS = ("auto", "standard", "science")
 DEFAULT_MODEL = "gpt-4o-mini"
 
 ENVIRONMENT = {
@@ -29,6 +30,7 @@ ENVIRONMENT = {
     "CODEACT_APPROVAL_MAX": "the most permissive approval policy allowed, set by whoever deploys the kernel",
     "CODEACT_SANDBOX": "auto (default), hyperlight or wasmtime",
     "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
+    "CODEACT_GUEST": "auto (default: the scientific guest for programs that need numpy, pandas & co.), standard or science",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
     "CODEACT_HISTORY_TOKENS": "the conversation's budget in each request, in tokens (default 800), or all",
@@ -47,6 +49,8 @@ class Config:
     approval: str = "ask"
     sandbox: str = "auto"
     sandbox_process: str = "inline"
+    guest: str = "auto"
+    """Which guest runs a program: auto (by its imports and inputs), standard or science."""
     timeout: float = 30.0
     memory_mb: int = 512
     max_repairs: int = 2
@@ -76,6 +80,8 @@ class Config:
         if self.sandbox_process not in SANDBOX_PROCESSES:
             raise ConfigError(f"the sandbox process must be one of {', '.join(SANDBOX_PROCESSES)}, "
                               f"not {self.sandbox_process!r}")
+        if self.guest not in GUESTS:
+            raise ConfigError(f"the guest must be one of {', '.join(GUESTS)}, not {self.guest!r}")
         if not self.timeout > 0:
             raise ConfigError(f"the timeout must be a positive number of seconds, not {self.timeout!r}")
         if self.history_tokens is not None and not (isinstance(self.history_tokens, int) and self.history_tokens >= 0):
@@ -98,6 +104,8 @@ class Config:
             changes["sandbox"] = environ["CODEACT_SANDBOX"].strip().lower()
         if environ.get("CODEACT_SANDBOX_PROCESS"):
             changes["sandbox_process"] = environ["CODEACT_SANDBOX_PROCESS"].strip().lower()
+        if environ.get("CODEACT_GUEST"):
+            changes["guest"] = environ["CODEACT_GUEST"].strip().lower()
         if environ.get("CODEACT_TRANSCRIPT"):
             changes["transcript"] = Path(environ["CODEACT_TRANSCRIPT"]).expanduser()
         if environ.get("CODEACT_HISTORY_TOKENS"):

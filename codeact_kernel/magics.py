@@ -14,7 +14,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .config import APPROVAL_POLICIES, ENVIRONMENT, SANDBOX_PROCESSES, SANDBOXES, parse_budget, parse_seconds
+from .config import (APPROVAL_POLICIES, ENVIRONMENT, GUESTS, SANDBOX_PROCESSES, SANDBOXES, parse_budget,
+                     parse_seconds)
 from .errors import ConfigError, MCPServerError
 from .history import describe, fit
 from .markdown import emphasis, printable
@@ -33,8 +34,8 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
   %model [NAME] [--base-url URL] [--timeout S]   (or: %model replay TRANSCRIPT, %model local MODEL.gguf)
   %approval [ask|auto|reject|recorded]
   %transcript [PATH]    where every turn is recorded
-  %sandbox [backend auto|hyperlight|wasmtime | process inline|worker | timeout S | memory MB |
-            allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
+  %sandbox [backend auto|hyperlight|wasmtime | process inline|worker | guest auto|standard|science |
+            timeout S | memory MB | allow DOMAIN [METHOD,...] | deny DOMAIN | input DIR|off | output on|off]
   %tools [remove NAME]  registered tools, as the model sees them
   %mcp                  MCP servers: their state and tools
   %mcp add NAME [--approval always|each-call|auto] [--timeout S] ... (-- COMMAND [ARGS] | URL)
@@ -157,6 +158,12 @@ class CodeActMagics(Magics):
             self._set(sandbox=rest[0])
         elif what == "process" and len(rest) == 1 and rest[0] in SANDBOX_PROCESSES:
             self._set(sandbox_process=rest[0])
+        elif what == "guest" and len(rest) == 1 and rest[0] in GUESTS:
+            self._set(guest=rest[0])
+            choice = self.session.current_sandbox()
+            router = choice.sandbox if choice is not None else None
+            if hasattr(router, "setting"):
+                router.setting = rest[0]  # type: ignore[union-attr]
         elif what == "timeout" and len(rest) == 1:
             self._set(timeout=parse_seconds(rest[0], "%sandbox timeout"))
         elif what == "memory" and len(rest) == 1 and rest[0].isdigit():
@@ -198,11 +205,31 @@ class CodeActMagics(Magics):
             f"backend   {backend}",
             f"process   {c.sandbox_process}" + (" (Hyperlight always runs in a worker process)"
                                                  if c.sandbox_process == "inline" else ""),
+            f"guest     {self._describe_guest(choice)}",
             f"limits    timeout {c.timeout:g} s, memory {c.memory_mb} MB",
             f"/input    {c.input_dir or 'not mounted'} (read-only)",
             f"/output   {'on: files come back to the notebook' if c.output else 'off'}",
             f"network   {domains}",
         ])
+
+    def _describe_guest(self, choice: Any) -> str:
+        """The guest setting, what it means, and which guest the last program got and why."""
+        from .sandbox.science.artifacts import INSTALL, available
+
+        setting = self.session.config.guest
+        meaning = {
+            "auto": "the scientific guest (numpy, pandas, scipy, sklearn, statsmodels, matplotlib) for programs "
+                    "that import them or are given a DataFrame or array; the standard guest for the rest",
+            "standard": "every program in the standard guest (the standard library only)",
+            "science": "every program in the scientific guest",
+        }[setting]
+        text = f"{setting}: {meaning}"
+        if setting != "standard" and available() is not None:
+            text += f"; the scientific guest is not installed here ({INSTALL})"
+        last = getattr(choice.sandbox, "last", None) if choice is not None else None
+        if last is not None:
+            text += f"\n          last program: the {last.guest} guest, as {last.reason}"
+        return text
 
     @line_magic
     @_usage_errors

@@ -78,9 +78,14 @@ class Session:
         wanted = (self.config.sandbox, self.config.sandbox_process)
         if self._choice is None or self._choice_for != wanted:
             self.close_sandbox()
-            self._choice = choose(*wanted)
+            self._choice = choose(*wanted, guest=self.config.guest)
             self._choice_for = wanted
             self.announced = False
+        from .sandbox.router import GuestRouter  # imported with the sandbox, not with the kernel
+
+        router = self._choice.sandbox
+        if isinstance(router, GuestRouter):  # another guest setting needs no new sandbox
+            router.setting = self.config.guest
         return self._choice
 
     def current_sandbox(self) -> Choice | None:

@@ -12,7 +12,7 @@ import pytest
 from codeact_kernel.sandbox.base import RunResult, Sandbox
 from codeact_kernel.sandbox.guest_build import CACHE_SETTINGS
 
-BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight")
+BACKENDS = ("wasmtime", "wasmtime-worker", "hyperlight", "science", "science-worker")
 # How much slower than usual this machine is: CI's emulated VM (.ci/hyperlight-job) sets it, so
 # waits for a kernel to start or a cell to finish scale; what a test asserts does not change.
 SLOWDOWN = float(os.environ.get("CODEACT_TEST_SLOWDOWN", "1"))
@@ -27,6 +27,12 @@ def _available(backend: str) -> None:
     only = os.environ.get("CODEACT_SANDBOX", "").strip().lower()
     if only == "hyperlight" and backend != "hyperlight":
         pytest.skip("CODEACT_SANDBOX=hyperlight: this run tests the Hyperlight backend only")
+    if backend.startswith("science"):
+        from codeact_kernel.sandbox.science.artifacts import available
+
+        missing = available()
+        if missing is not None:
+            pytest.skip(f"the scientific guest cannot be made here: {missing}")
     if backend == "hyperlight":
         from codeact_kernel.sandbox.selection import cached_probe
 
@@ -42,6 +48,10 @@ def _make(backend: str) -> Sandbox:
         from codeact_kernel.sandbox.wasmtime_backend import WasmtimeSandbox
 
         return WasmtimeSandbox()
+    if backend == "science":
+        from codeact_kernel.sandbox.science import ScienceSandbox
+
+        return ScienceSandbox()
     from codeact_kernel.sandbox.worker import WorkerSandbox
 
     return WorkerSandbox(backend.removesuffix("-worker"))
@@ -49,7 +59,9 @@ def _make(backend: str) -> Sandbox:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request) -> str:
-    """Each backend in turn: wasmtime in this process, wasmtime in a worker, Hyperlight."""
+    """Each backend in turn: wasmtime in this process, wasmtime in a worker, Hyperlight, and the
+    scientific guest in this process and in a worker (its first use on a machine compiles it,
+    about 1.5 minutes, once)."""
     _available(request.param)
     return request.param
 
@@ -90,6 +102,15 @@ def new_sandbox(backend) -> Iterator[Callable[[], Sandbox]]:
 def hyperlight_available() -> None:
     """Skip where Hyperlight cannot boot (with the probe's reason)."""
     _available("hyperlight")
+
+
+@pytest.fixture(scope="session")
+def science_sandbox() -> Sandbox:
+    """The scientific guest, shared with the contract tests' (one compile, one image per session)."""
+    _available("science")
+    if "science" not in _shared:
+        _shared["science"] = _make("science")
+    return _shared["science"]
 
 
 @pytest.fixture(scope="session")

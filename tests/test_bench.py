@@ -76,3 +76,20 @@ def test_the_growth_benchmark_stays_flat_and_keeps_its_prefix():
     peer = float(re.search(r"([\d.]+)x with all history", out)[1])
     assert ratio < peer, out
     assert "byte for byte: yes" in out and "kept in its request" in out, out
+
+
+def test_the_science_benchmark_prints_each_figure_beside_its_peer():
+    from codeact_kernel.sandbox.science.artifacts import available
+
+    if available() is not None:
+        import pytest
+
+        pytest.skip(available())
+    out = subprocess.run([sys.executable, "-m", "codeact_kernel.bench", "science", "--runs", "2"],
+                         capture_output=True, text=True, timeout=900, check=True).stdout
+    rows = {m[1]: (float(m[2]), m[4]) for m in re.finditer(r"^ +(\S.*?) {2,}([\d.]+) (ms|MB) +(.*)$", out, re.M)}
+    assert re.search(r"\+[\d.]+ ms over the stdlib program", rows["pandas program, scientific guest"][1]), out
+    assert re.search(r"[\d.]+x native pandas", rows["groupby-sum, 1,000,000 rows, inside"][1]), out
+    assert re.search(r"[\d.]+x the standard guest's", rows["call_tool round trip, scientific guest"][1]), out
+    assert "resident memory with a prepared scientific instance, MB" in rows
+    assert all(value > 0 for value, _ in rows.values()), out

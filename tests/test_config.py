@@ -20,11 +20,13 @@ def test_environment_overrides_defaults():
     assert config.base_url == "http://127.0.0.1:11434/v1" and config.api_key == "sk-x"
     assert config.transcript == Path("~/t.jsonl").expanduser()
     assert "sk-x" not in repr(config)
+    assert Config().guest == "auto" and Config().with_env({"CODEACT_GUEST": " Science"}).guest == "science"
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("CODEACT_APPROVAL", "sometimes", "approval must be one of ask, auto, reject, recorded"),
     ("CODEACT_SANDBOX", "docker", "sandbox must be one of auto, hyperlight, wasmtime"),
+    ("CODEACT_GUEST", "gpu", "the guest must be one of auto, standard, science"),
     ("CODEACT_TIMEOUT", "soon", "CODEACT_TIMEOUT must be a number of seconds"),
     ("CODEACT_TIMEOUT", "-1", "CODEACT_TIMEOUT must be positive"),
 ])

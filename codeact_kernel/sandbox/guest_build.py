@@ -20,9 +20,11 @@ import logging
 import os
 import stat
 import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GuestBuildError
@@ -185,33 +187,52 @@ def _code() -> str:
     return "x86-64-v3" if machine in ("x86_64", "amd64") else machine or "native"
 
 
-def compiled(engine, wasm: Path, name: str):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Progress:
+    """How far a slow, one-time step has got, for a kernel to show instead of a silent wait."""
+
+    message: str
+    elapsed: float
+    """Seconds since the step began."""
+    expected: float | None = None
+    """A rough estimate of the step's whole length in seconds, where there is one."""
+    done: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+_PROGRESS_EVERY = 1.0  # seconds between reports while a compile runs
+
+
+def compiled(engine, wasm: Path, name: str, progress: ProgressCallback | None = None):  # type: ignore[no-untyped-def]
     """`wasm` compiled for `engine` (made from `engine_config()`), from the cache if it is there.
 
-    The copy is keyed on the `.wasm` file (its path, size and time) and wasmtime: each
-    installation has its own, and they stay side by side, so two alternating never compile
-    again. One `name` must always come with the same engine settings. wasmtime checks a cached
-    copy before loading it; one it refuses (another wasmtime, or a CPU without x86-64-v3) is
-    compiled again. When the cache cannot be written (read-only), the compiled guest is used
-    from memory and the reason logged; where CODEACT_NO_COMPILE=1, compiling raises instead.
+    `wasm` is a component or a core module (its header says which); what comes back is a
+    `wasmtime.component.Component` or a `wasmtime.Module` to match. The copy is keyed on the
+    `.wasm` file (its path, size and time) and wasmtime: each installation has its own, and
+    they stay side by side, so two alternating never compile again. One `name` must always
+    come with the same engine settings. wasmtime checks a cached copy before loading it; one it
+    refuses (another wasmtime, or a CPU without x86-64-v3) is compiled again. When the cache
+    cannot be written (read-only), the compiled guest is used from memory and the reason
+    logged; where CODEACT_NO_COMPILE=1, compiling raises instead. A compile calls `progress`
+    about once a second (the scientific guest takes minutes, once per machine).
     """
     import wasmtime
-    import wasmtime.component as wc
 
+    kind = _kind(wasm)
     cached = cache_dir() / f"{name}-{_file_key(wasm)}-{_code()}.cwasm"
     why = "none is there"
     if cached.exists():
         try:
-            component = wc.Component.deserialize_file(engine, str(cached))
+            loaded = kind.deserialize_file(engine, str(cached))
         except wasmtime.WasmtimeError as exc:  # refused, or removed since exists() by another process
             why = " ".join(str(exc).split())
             _log.info("recompiling %s: %s", cached.name, why)
         else:
             _mark_used(cached)
-            return component
+            return loaded
     _no_compiling(f"the {name} guest ({wasm}) has no compiled copy in {cached.parent} that this "
                   f"wasmtime and CPU load ({why})")
-    component = wc.Component.from_file(engine, str(wasm))
+    component = _compile(kind, engine, wasm, name, progress)
     try:
         _atomic_write(cached, component.serialize())
     except OSError as exc:
@@ -277,6 +298,45 @@ def _trim(directory: Path, keep: Path) -> None:
         total -= size
         _log.info("removed %s from the guest cache, the least recently used (the cache keeps %d MB; "
                   "CODEACT_CACHE_MAX_MB)", path.name, limit // 2**20)
+
+
+def _kind(wasm: Path):  # type: ignore[no-untyped-def]
+    """wasmtime's class for what `wasm` holds: its header's version says component or module."""
+    import wasmtime
+    import wasmtime.component as wc
+
+    with open(wasm, "rb") as f:
+        header = f.read(8)
+    if header[:4] != b"\0asm":
+        raise GuestBuildError(f"{wasm} is not WebAssembly")
+    return wasmtime.Module if header[4:8] == b"\x01\0\0\0" else wc.Component
+
+
+def _compile(kind, engine, wasm: Path, name: str, progress: ProgressCallback | None):  # type: ignore[no-untyped-def]
+    """Compile, reporting to `progress` from another thread while wasmtime works (it releases
+    the GIL): a compile cannot say how far it has got, so the report is the time so far beside
+    a rough estimate from the module's size and this machine's cores."""
+    if progress is None:
+        return kind.from_file(engine, str(wasm))
+    # Measured for the scientific guest (104 MB): 85 to 160 s on 2 busy cores.
+    expected = os.path.getsize(wasm) / 2**20 * 2.0 / max(os.cpu_count() or 1, 1)
+    message = f"compiling the {name} guest for this machine (once; cached in {cache_dir()})"
+    start = time.monotonic()
+    finished = threading.Event()
+
+    def report() -> None:
+        while not finished.wait(_PROGRESS_EVERY):
+            progress(Progress(message, time.monotonic() - start, expected))
+
+    reporter = threading.Thread(target=report, name="codeact-compile-progress", daemon=True)
+    progress(Progress(message, 0.0, expected))
+    reporter.start()
+    try:
+        return kind.from_file(engine, str(wasm))
+    finally:
+        finished.set()
+        reporter.join()
+        progress(Progress(message, time.monotonic() - start, expected, done=True))
 
 
 def _file_key(path: Path) -> str:

@@ -11,9 +11,13 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import SandboxError, SandboxUnavailable
 from .base import Sandbox
+
+if TYPE_CHECKING:
+    from .guest_build import ProgressCallback
 
 BACKENDS = ("auto", "hyperlight", "wasmtime")
 PROCESSES = ("inline", "worker")
@@ -99,12 +103,37 @@ class Choice:
     reason: str
 
 
-def choose(requested: str | None = None, process: str = "inline") -> Choice:
+def choose(requested: str | None = None, process: str = "inline", guest: str | None = None) -> Choice:
     """Make the sandbox CODEACT_SANDBOX (or `requested`) asks for; `auto` falls back.
 
     Hyperlight always runs in a worker process (the only way to stop a runaway program
-    there); wasmtime runs in the kernel's process unless `process` is "worker".
+    there); wasmtime runs in the kernel's process unless `process` is "worker". The sandbox
+    is a `GuestRouter` over it: programs that need numpy, pandas & co. run in the scientific
+    guest (on wasmtime, in the same kind of process), as CODEACT_GUEST (or `guest`) says.
     """
+    from .router import GuestRouter
+
+    setting = (guest or os.environ.get("CODEACT_GUEST") or "auto").strip().lower()
+    choice = _choose_backend(requested, process)
+
+    def science(progress: ProgressCallback | None) -> Sandbox:
+        if process == "worker" or choice.sandbox.name == "hyperlight":
+            from .worker import WorkerSandbox
+
+            return WorkerSandbox("science", progress=progress)
+        from .science import ScienceSandbox
+
+        return ScienceSandbox(progress=progress)
+
+    try:
+        router = GuestRouter(choice.sandbox, setting, science=science)
+    except SandboxError:
+        choice.sandbox.close()
+        raise
+    return Choice(router, choice.requested, choice.reason)
+
+
+def _choose_backend(requested: str | None, process: str) -> Choice:
     kind = (requested or os.environ.get("CODEACT_SANDBOX") or "auto").strip().lower()
     if kind not in BACKENDS:
         raise SandboxError(f"unknown sandbox {kind!r}: choose one of {', '.join(BACKENDS)}")

