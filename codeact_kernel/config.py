@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "CODEACT_APPROVAL_MAX": "the most permissive approval policy allowed, set by whoever deploys the kernel",
     "CODEACT_SANDBOX": "auto (default), hyperlight or wasmtime",
     "CODEACT_SANDBOX_PROCESS": "inline (default: wasmtime in the kernel's process) or worker (a child process)",
+    "CODEACT_DATA_MAX_MB": "the most one shared value may take as data, in MB (default 100)",
     "CODEACT_GUEST": "auto (default: the scientific guest for programs that need numpy, pandas & co.), standard or science",
     "CODEACT_TIMEOUT": "seconds a program may run (default 30)",
     "CODEACT_TRANSCRIPT": "where turns are recorded (default: NOTEBOOK.codeact.jsonl beside the notebook)",
@@ -53,6 +54,8 @@ class Config:
     """Which guest runs a program: auto (by its imports and inputs), standard or science."""
     timeout: float = 30.0
     memory_mb: int = 512
+    data_max_mb: float = 100.0
+    """The most one value shared with programs (%share) may take as data."""
     max_repairs: int = 2
     result_name: str = "result"
     history_tokens: int | None = 800
@@ -86,6 +89,8 @@ class Config:
             raise ConfigError(f"the timeout must be a positive number of seconds, not {self.timeout!r}")
         if self.history_tokens is not None and not (isinstance(self.history_tokens, int) and self.history_tokens >= 0):
             raise ConfigError(f"the history budget must be a number of tokens or all, not {self.history_tokens!r}")
+        if not self.data_max_mb > 0:
+            raise ConfigError(f"the data limit must be a positive number of megabytes, not {self.data_max_mb!r}")
         if not self.result_name.isidentifier():
             raise ConfigError(f"the result name must be a Python identifier, not {self.result_name!r}")
 
@@ -110,6 +115,12 @@ class Config:
             changes["transcript"] = Path(environ["CODEACT_TRANSCRIPT"]).expanduser()
         if environ.get("CODEACT_HISTORY_TOKENS"):
             changes["history_tokens"] = parse_budget(environ["CODEACT_HISTORY_TOKENS"], "CODEACT_HISTORY_TOKENS")
+        if environ.get("CODEACT_DATA_MAX_MB"):
+            try:
+                changes["data_max_mb"] = float(environ["CODEACT_DATA_MAX_MB"])
+            except ValueError:
+                raise ConfigError("CODEACT_DATA_MAX_MB must be a number of megabytes, not "
+                                  f"{environ['CODEACT_DATA_MAX_MB']!r}") from None
         if environ.get("CODEACT_TIMEOUT"):
             changes["timeout"] = parse_seconds(environ["CODEACT_TIMEOUT"], "CODEACT_TIMEOUT")
         return replace(self, **changes)  # type: ignore[arg-type]

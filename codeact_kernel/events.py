@@ -17,6 +17,7 @@ from .mcp_tools import Picture
 from .model import Reply
 from .protocol import Phase
 from .record import TurnRecord
+from .workspace import Input
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ class Proposal:
     """Tools a person may allow for the session along with approving it."""
     always_ask: frozenset[str]
     id: str
+    guest: str = "standard"
+    """The guest it runs in: standard, or science (numpy, pandas & co.)."""
+    guest_reason: str = ""
+    inputs: tuple[Input, ...] = ()
+    """The values it starts with: shared from the notebook, carried from earlier programs."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,17 @@ class PreparingSandbox:
 class SandboxReady:
     name: str
     reason: str
+
+
+@dataclass(frozen=True)
+class GuestProgress:
+    """Making the scientific guest, the first time (a compile once per machine, an image once
+    per process): how far it has got."""
+
+    message: str
+    elapsed: float
+    expected: float | None
+    done: bool
 
 
 @dataclass(frozen=True)
@@ -154,6 +171,20 @@ class SavedFile:
 @dataclass(frozen=True)
 class FilesSaved:
     files: tuple[SavedFile, ...]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The matplotlib figures the program left open, as PNG, in order."""
+
+    pngs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Data the program left that the next program starts with (names and what each is)."""
+
+    values: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from .config import (APPROVAL_POLICIES, ENVIRONMENT, GUESTS, SANDBOX_PROCESSES, SANDBOXES, parse_budget,
                      parse_seconds)
-from .errors import ConfigError, MCPServerError
+from .errors import ConfigError, DataError, MCPServerError
 from .history import describe, fit
 from .markdown import emphasis, printable
 from .mcp_tools import config_paths, spec_from_args
@@ -40,7 +40,8 @@ calls your tools; you approve it; it runs in a sandbox and prints the answer.
   %mcp                  MCP servers: their state and tools
   %mcp add NAME [--approval always|each-call|auto] [--timeout S] ... (-- COMMAND [ARGS] | URL)
   %mcp remove NAME, %mcp log NAME [LINES], %mcp approval NAME [TOOL] always|each-call|auto
-  %history, %forget     the conversation the model remembers, and clearing it
+  %share [NAME ...] [--rows N], %unshare NAME   notebook values programs start with (as copies)
+  %history, %forget     the conversation the model remembers, and clearing it (and carried data)
   %codeact history TOKENS|all   the conversation's budget in each request (default 800)
   %codeact result NAME  the variable a program's set_result(value) is bound to
 
@@ -342,10 +343,49 @@ class CodeActMagics(Magics):
     @line_magic
     @_usage_errors
     def forget(self, line: str) -> None:
-        """`%forget`: clear the conversation (tools and settings stay)."""
+        """`%forget`: clear the conversation and the data programs carried (tools, settings and
+        shared names stay)."""
         count = len(self.session.history)
         self.session.history.clear()
-        print(f"forgot {count} turn{'s' if count != 1 else ''}")
+        carried = self.session.workspace.forget()
+        print(f"forgot {count} turn{'s' if count != 1 else ''}"
+              + (f" and {carried} carried value{'s' if carried != 1 else ''}" if carried else ""))
+
+    @line_magic
+    @_usage_errors
+    def share(self, line: str) -> None:
+        """`%share [NAME ...] [--rows N]`: hand notebook values (DataFrames, Series, arrays, JSON
+        values) to every later program under the same names, as copies; alone, list what programs
+        start with. The model is told each one's type, shape and columns; with --rows N also its
+        first N rows."""
+        args = shlex.split(line)
+        rows = None
+        if "--rows" in args:
+            at = args.index("--rows")
+            try:
+                rows = int(args[at + 1])
+            except (IndexError, ValueError):
+                raise ConfigError("%share: --rows takes a number of rows, e.g. %share sales --rows 5") from None
+            del args[at:at + 2]
+        workspace = self.session.workspace
+        workspace.limit = int(self.session.config.data_max_mb * 2**20)
+        namespace = self.shell.user_ns
+        if args:
+            for said in workspace.share(namespace, args, rows):
+                print(f"shared {said}")
+            return
+        lines = workspace.listing(namespace)
+        print("\n".join(lines) if lines else "nothing shared or carried: %share NAME hands a notebook value to programs")
+
+    @line_magic
+    @_usage_errors
+    def unshare(self, line: str) -> None:
+        """`%unshare NAME`: programs no longer get it."""
+        names = shlex.split(line)
+        if len(names) != 1:
+            raise ConfigError("%unshare: usage: %unshare NAME")
+        self.session.workspace.unshare(names[0])
+        print(f"{names[0]} is no longer shared")
 
     def _set(self, **changes: object) -> None:
         """Apply and validate; on a bad value nothing changes."""

@@ -520,9 +520,14 @@ def _strip_markers(program: str) -> str:
 # --------------------------------------------------------------------------- the conversation
 
 
-def codeact_instructions(grants: Grants | None = None) -> str:
+SCIENCE_PACKAGES = ("numpy", "pandas", "scipy", "sklearn (scikit-learn)", "statsmodels", "matplotlib")
+
+
+def codeact_instructions(grants: Grants | None = None, *, science: bool = False, data: str = "") -> str:
     """The CodeAct system instructions (prompts/codeact.md), telling the model of the files
-    and network this run grants (None: as if all were), and of nothing it cannot use."""
+    and network this run grants (None: as if all were), of the packages a program may import
+    (`science`: the scientific guest is there for programs that import them), of the values a
+    program starts with (`data`: workspace.py's lines), and of nothing it cannot use."""
     lines, files = [], []
     if grants is None or grants.input_dir is not None:
         files.append("read from /input")
@@ -534,7 +539,17 @@ def codeact_instructions(grants: Grants | None = None) -> str:
         domains = "allowed domains" if grants is None else ", ".join(sorted(grants.allowed_domains))
         lines.append("- `http_get(url, headers=None)` and `http_post(url, body, headers=None)` return "
                      f"`{{status, headers, body}}` and work only for {domains}.")
-    return _instructions_template().replace("{grants}", "".join(line + "\n" for line in lines))
+    if science:
+        lines.append("- A matplotlib figure the program leaves open is shown to the user (no need to save it); "
+                     "`set_result` also takes a DataFrame, Series or array.")
+    if data:
+        lines.append("- These values are already defined when the program starts (use them by name; do not "
+                     "load or rebuild them):\n" + "\n".join("  " + line for line in data.splitlines()))
+    lines.append("- Top-level variables the program leaves that are data (JSON values, DataFrames, Series, "
+                 "arrays) are defined again in the next program; functions, classes and modules are not.")
+    packages = f"; and {', '.join(SCIENCE_PACKAGES)} (a program that imports one runs in a guest that has them)"
+    return (_instructions_template().replace("{grants}", "".join(line + "\n" for line in lines))
+            .replace("{science}", packages if science else ""))
 
 
 @functools.cache

@@ -13,7 +13,8 @@ The extension's `src/protocol.ts` is generated from this file (`python -m codeac
 > extension/src/protocol.ts`), and a test checks it is up to date: the two sides cannot drift.
 
 Version 2 added the call card, its actions and the runs' asked calls; version 3 the kernel's
-policies and settable names in the state, and one type for decision kinds.
+policies and settable names in the state, one type for decision kinds, and on the approval
+card the guest a program runs in and the values it starts with.
 """
 
 from typing import Any, Literal, TypedDict, Union, get_args
@@ -184,6 +185,15 @@ class CardTool(TypedDict):
     always: bool
 
 
+class CardInput(TypedDict):
+    """A value the program starts with: shared from the notebook, or left by an earlier program."""
+
+    name: str
+    origin: Literal["shared", "carried"]
+    description: str
+    """Type, shape and columns, never values."""
+
+
 class CardDecision(TypedDict):
     kind: DecisionKind
     label: str
@@ -206,6 +216,10 @@ class ApprovalCard(TypedDict):
     """Some call_tool's name is chosen at run time."""
     offer: list[str]
     """Tools a person may allow for the session with this approval ("Approve and allow")."""
+    guest: str
+    """The guest it runs in: standard, or science (numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib)."""
+    guest_reason: str
+    inputs: list[CardInput]
     decision: CardDecision | None
 
 

@@ -72,6 +72,13 @@ class TurnRecord:
     tool_calls: int = 0
     calls: tuple[CallRecord, ...] = ()
     mcp_calls: tuple[dict[str, Any], ...] = ()
+    inputs: tuple[dict[str, str], ...] = ()
+    """What the program started with: each value's name, origin (shared or carried), kind and
+    the SHA-256 of its data, so a replay can tell it got the same."""
+    carried: tuple[dict[str, str], ...] = ()
+    """What it left for the next program: each value's name, kind and SHA-256."""
+    guest: str | None = None
+    figures: int = 0
     """Each call to an MCP server's tool: server, tool, ok, seconds (and the error)."""
     tokens_in: int = 0
     tokens_out: int = 0
@@ -126,6 +133,7 @@ class TurnRecord:
                        "error": self.error, "files": list(self.files), "tool_calls": self.tool_calls},
             "calls": [c.to_json() for c in self.calls],
             "mcp_calls": list(self.mcp_calls),
+            "inputs": list(self.inputs), "carried": list(self.carried), "guest": self.guest, "figures": self.figures,
             "tokens": {"in": self.tokens_in, "out": self.tokens_out},
             "seconds": {"model": round(self.seconds_model, 4), "sandbox": round(self.seconds_sandbox, 4),
                         "waiting_for_you": round(self.seconds_waiting, 4)},
@@ -153,6 +161,9 @@ class TurnRecord:
                    stderr=str(output.get("stderr", "")), error=output.get("error"),
                    files=tuple(output.get("files") or ()), tool_calls=int(output.get("tool_calls") or 0),
                    calls=calls, mcp_calls=tuple(c for c in data.get("mcp_calls") or () if isinstance(c, dict)),
+                   inputs=tuple(i for i in data.get("inputs") or () if isinstance(i, dict)),
+                   carried=tuple(c for c in data.get("carried") or () if isinstance(c, dict)),
+                   guest=data.get("guest"), figures=int(data.get("figures") or 0),
                    tokens_in=int(tokens.get("in") or 0), tokens_out=int(tokens.get("out") or 0),
                    seconds_model=float(seconds.get("model") or 0), seconds_sandbox=float(seconds.get("sandbox") or 0),
                    seconds_waiting=float(seconds.get("waiting_for_you") or 0), sandbox=data.get("sandbox"),

@@ -18,6 +18,7 @@ from .record import TurnRecord
 from .sandbox.selection import Choice, choose
 from .tools import REGISTRY, Registry
 from .transcript import Replay, Transcript, approved_programs, default_path, recorded_calls
+from .workspace import Workspace
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Session:
     local: LocalServer | None = None
     allowed_tools: set[str] = field(default_factory=set)
     """Tools a person allowed for the session: programs that call only these run unasked."""
+    workspace: Workspace = field(default_factory=Workspace)
+    """The values programs start with: shared from the notebook (%share), carried from earlier programs."""
     mcp: Manager = field(default_factory=Manager)
     """The MCP servers (mcp_tools): their tools are offered through the registry like @tools."""
 

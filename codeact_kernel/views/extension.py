@@ -20,7 +20,7 @@ from ..comm import Extension, new_id
 from ..config import PERMISSIVENESS
 from ..events import CallDecided, Decided, Event, PhaseChanged, Proposal, Proposed, Remembered, SandboxReady
 from ..protocol import (APPROVAL_MIME, CALL_MIME, SETTABLE, VERSION, ApprovalCard, CallCard, CallCardDecision,
-                        CardDecision, CardTool, Phase, ProgramAction, Settings, State, ToolInfo)
+                        CardDecision, CardInput, CardTool, Phase, ProgramAction, Settings, State, ToolInfo)
 from ..session import Session
 from . import render
 from .notebook import NotebookView
@@ -47,7 +47,11 @@ class ExtensionView(NotebookView):
             case Proposed(proposal=p, asking=True):
                 card = ApprovalCard(version=VERSION, request=p.id, program=p.program,
                                     tools=[CardTool(name=name, always=name in p.always_ask) for name in p.found.tools],
-                                    dynamic=p.found.dynamic, offer=list(p.offer), decision=None)
+                                    dynamic=p.found.dynamic, offer=list(p.offer), guest=p.guest,
+                                    guest_reason=p.guest_reason,
+                                    inputs=[CardInput(name=i.name, origin=i.origin, description=i.description)
+                                            for i in p.inputs],
+                                    decision=None)
                 handle = display(_bundle(APPROVAL_MIME, card, render.program(p, waiting=True)), raw=True,
                                  display_id=True)
                 self._cards[p.id] = (handle, card)

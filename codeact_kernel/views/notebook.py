@@ -16,9 +16,10 @@ from typing import Any
 
 from IPython.display import HTML, Image, display
 
-from ..events import (Asking, CallDecided, ConnectingServers, Decided, Event, FilesSaved, Footer, LocalModelProgress,
-                      NoAnswer, Notice, Output, Pictures, PreparingSandbox, Proposed, Replied, Repairing, Retrying,
-                      SandboxReady, ServersReady, StartingLocalModel, Streaming)
+from ..events import (Asking, CallDecided, Carried, ConnectingServers, Decided, Event, Figures, FilesSaved, Footer,
+                      GuestProgress, LocalModelProgress, NoAnswer, Notice, Output, Pictures, PreparingSandbox,
+                      Proposed, Replied, Repairing, Retrying, SandboxReady, ServersReady, StartingLocalModel,
+                      Streaming)
 from . import render
 from .base import View
 from .render import Shown
@@ -40,6 +41,7 @@ class NotebookView(View):
         self._sandbox: Any = None
         self._local: Any = None
         self._servers: Any = None
+        self._guest: Any = None
 
     def show(self, event: Event) -> None:
         match event:
@@ -81,6 +83,19 @@ class NotebookView(View):
                 self._sandbox = self.display(render.note("preparing the sandbox…"), update=True)
             case SandboxReady(name=name, reason=reason):
                 self._sandbox.update(render.sandbox_ready(name, reason).bundle(), raw=True)
+            case GuestProgress(message=message, elapsed=elapsed, expected=expected, done=done):
+                shown = render.guest_progress(message, elapsed, expected, done)
+                if self._guest is None:
+                    self._guest = self.display(shown, update=True)
+                else:
+                    self._guest.update(shown.bundle(), raw=True)
+                if done:
+                    self._guest = None
+            case Figures(pngs=pngs):
+                for png in pngs:  # as IPython's inline backend shows a figure
+                    display({"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"}, raw=True)
+            case Carried(values=values):
+                self.display(render.carried(values))
             case Output(stream=stream, text=text):
                 self.io.stream(stream, text)
             case CallDecided(asked=asked):

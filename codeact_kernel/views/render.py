@@ -18,6 +18,7 @@ from ..events import Footer, Proposal, SavedFile
 from ..markdown import (Markdown, blocks, code_block, code_span, emphasis, join, plain_block, plain_join, printable,
                         prose, relative_link, small, strong)
 
+GUEST_NAMES = {"standard": "the standard guest", "science": "the scientific guest"}
 ERROR_LINES = 15
 """How much of a failed program's traceback is shown before the repair: its end."""
 
@@ -57,13 +58,21 @@ def program(proposal: Proposal, waiting: bool = False) -> Shown:
     characters a reader cannot see (direction overrides, zero-width and control characters:
     code that reads otherwise than it runs), a warning says which lines."""
     head = join(strong("Program"), " · calls ", proposal.found.describe())
+    guest = GUEST_NAMES.get(proposal.guest, proposal.guest)
+    runs_in = f"runs in {guest}" + (f": {proposal.guest_reason}" if proposal.guest_reason else "")
+    starts = [(i.name, f"{i.name} ({'shared' if i.origin == 'shared' else 'from an earlier program'}): {i.description}")
+              for i in proposal.inputs]
     hidden = hidden_lines(proposal.program)
     lines = f"Lines {', '.join(map(str, hidden))} hold" if len(hidden) > 1 else f"Line {hidden[0]} holds" if hidden else ""
     warning = f"{lines} invisible or direction-changing characters: the code may read otherwise than it runs." \
         if hidden else None
-    md = blocks(head, code_block(proposal.program, "python"), strong(warning) if warning else None,
+    start_md = Markdown("\n".join(Markdown("- ") + join(code_span(name), text[len(name):]) for name, text in starts)) \
+        if starts else None
+    md = blocks(head, emphasis(runs_in), Markdown(join("starts with:")) if starts else None, start_md,
+                code_block(proposal.program, "python"), strong(warning) if warning else None,
                 emphasis("awaiting approval") if waiting else None)
-    plain = (f"Program · calls {printable(proposal.found.describe())}\n" + plain_block(proposal.program)
+    plain = (f"Program · calls {printable(proposal.found.describe())}\n{runs_in}\n"
+             + "".join(f"starts with {printable(text)}\n" for _name, text in starts) + plain_block(proposal.program)
              + (f"\n{warning}" if warning else "") + ("\nawaiting approval" if waiting else ""))
     return Shown(md, plain)
 
@@ -133,6 +142,26 @@ def picture(server: str, tool: str, mime_type: str, size: int, shown_inline: boo
     return Shown(emphasis(join("image from ", code_span(tool), f" (MCP server {server}), {mime_type}, {size:,} bytes{tail}")),
                  f"image from {printable(tool)} (MCP server {printable(server)}), {printable(mime_type)}, "
                  f"{size:,} bytes{tail}")
+
+
+def guest_progress(message: str, elapsed: float, expected: float | None, done: bool) -> Shown:
+    """Making the scientific guest the first time: how long so far, and about how long in all."""
+    said = f"{message}: {elapsed:.0f} s" + (f" of about {expected:.0f} s" if expected else "") + (" (done)" if done else "…")
+    return note(said)
+
+
+def carried(values: tuple[tuple[str, str], ...]) -> Shown:
+    """What the next program starts with, from this one."""
+    items = [join(code_span(name), f": {what}") for name, what in values]
+    return Shown(join(emphasis("for the next program: "), *_semicolons(items)),
+                 "for the next program: " + "; ".join(f"{printable(name)}: {printable(what)}" for name, what in values))
+
+
+def _semicolons(parts: list[Markdown]) -> list[object]:
+    out: list[object] = []
+    for index, part in enumerate(parts):
+        out += ["; "] * (index > 0) + [part]
+    return out
 
 
 def sandbox_ready(name: str, reason: str) -> Shown:

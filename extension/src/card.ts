@@ -83,6 +83,21 @@ export class ApprovalCard extends DecisionCard<IApprovalCard> {
       header.append(chip);
     }
     this.node.append(header);
+    // Where it runs and what it starts with: text the kernel described (types and shapes, no values).
+    const guest = card.guest === 'science' ? 'the scientific guest (numpy, pandas & co.)' : 'the standard guest';
+    this.node.append(
+      element('div', 'jp-CodeActCard-guest', `Runs in ${guest}${card.guest_reason ? `: ${card.guest_reason}` : ''}`)
+    );
+    if (card.inputs.length) {
+      const inputs = element('ul', 'jp-CodeActCard-inputs');
+      for (const input of card.inputs) {
+        const item = element('li', 'jp-CodeActCard-input');
+        const origin = input.origin === 'shared' ? 'shared' : 'from an earlier program';
+        item.append(element('code', '', input.name), document.createTextNode(` (${origin}): ${input.description}`));
+        inputs.append(item);
+      }
+      this.node.append(element('div', 'jp-CodeActCard-startsWith', 'Starts with:'), inputs);
+    }
 
     const host = element('div', 'jp-CodeActCard-editor');
     this.node.append(host);

@@ -151,6 +151,14 @@ export interface ICardTool {
   always: boolean;
 }
 
+/** A value the program starts with: shared from the notebook, or left by an earlier program. */
+export interface ICardInput {
+  name: string;
+  origin: 'shared' | 'carried';
+  /** Type, shape and columns, never values. */
+  description: string;
+}
+
 export interface ICardDecision {
   kind: DecisionKind;
   label: string;
@@ -173,6 +181,10 @@ export interface IApprovalCard {
   dynamic: boolean;
   /** Tools a person may allow for the session with this approval ("Approve and allow"). */
   offer: string[];
+  /** The guest it runs in: standard, or science (numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib). */
+  guest: string;
+  guest_reason: string;
+  inputs: ICardInput[];
   decision: ICardDecision | null;
 }
 

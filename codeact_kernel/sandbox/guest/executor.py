@@ -359,13 +359,17 @@ SCIENCE = (
 
 
 class _ExplainScience:
-    """Import hook, last in line: a package only the scientific guest has fails saying so.
+    """Import hook, last in line: a package this guest lacks fails saying what it has, and, for
+    one only the scientific guest has, how a program gets there.
 
-    Reached only when every other finder came up empty, so it costs nothing otherwise.
+    Reached only when every other finder came up empty, so it costs nothing otherwise; a
+    module that tries an optional import still gets the ImportError it catches.
     """
 
     def find_spec(self, name, path=None, target=None):
-        if path is None and name in SCIENCE:
+        if path is not None or name.startswith("_"):
+            return None
+        if name in SCIENCE:
             raise ModuleNotFoundError(
                 f"No module named {name!r}: this program ran in the standard guest, which has Python's "
                 f"standard library only. {name} is in the scientific guest (numpy, pandas, scipy, "
@@ -373,7 +377,12 @@ class _ExplainScience:
                 "when the guest setting is auto or science: %sandbox guest auto (or CODEACT_GUEST=auto)",
                 name=name,
             )
-        return None
+        raise ModuleNotFoundError(
+            f"No module named {name!r}: not in either guest. The standard guest has Python's standard "
+            f"library ({', '.join(STDLIB)} and the rest of it); the scientific guest also has "
+            f"{', '.join(SCIENCE)}",
+            name=name,
+        )
 
 
 # Not in the scientific guest, which has them (its runtime lists what it has instead); once on
