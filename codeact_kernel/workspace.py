@@ -130,11 +130,11 @@ class Workspace:
 
     def carry(self, left: Mapping[str, bytes]) -> list[str]:
         """Keep what a program that ended without error left (a shared name is the notebook's);
-        returns the names kept."""
-        kept = [name for name in left if name not in self.shared]
-        for name in kept:
+        returns the names that are new or changed."""
+        changed = [name for name in left if name not in self.shared and self.carried.get(name) != left[name]]
+        for name in changed:
             self.carried[name] = left[name]
-        return kept
+        return changed
 
     # -- what the model is told ------------------------------------------------------------------
     def for_model(self, namespace: Mapping[str, Any]) -> str:

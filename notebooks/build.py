@@ -350,6 +350,46 @@ print(call_tool("add_note", "Offsite agenda", "Day one: planning. Day two: hikin
 print(call_tool("list_notes"))
 '''),
     ]),
+    "explore": ([
+        md("""# Exploring data: pandas and matplotlib in the sandbox, data shared and carried
+
+A program may import numpy, pandas, scipy, scikit-learn, statsmodels and matplotlib: it then
+runs in the **scientific guest** (a CPython with that stack compiled to WebAssembly, as isolated
+as the standard one). `%share NAME` hands a notebook value to every later program under the
+same name, as a copy, and the model is told its columns and dtypes, never its rows. What a
+program leaves that is data (a DataFrame, a dict) is there for the next program: cell 2
+builds on cell 1. A figure a program leaves open is shown in the cell, and `set_result` hands
+a DataFrame back to the notebook."""),
+        setup("explore"),
+        code('''%%python
+import pandas as pd
+sales = pd.read_csv("sales.csv", parse_dates=["date"])
+sales.head(3)'''),
+        code("%share sales"),
+        code("Revenue by region and month, with a chart."),
+        md("The program named `sales`, so it started with the shared table; what it left, `by_region_month`, "
+           "starts the next one:"),
+        code("Which region grew most from January to March? Hand me the growth table."),
+        code('''%%python
+result.sort_values("growth_pct")'''),
+        code("%share"),
+    ], [
+        reply("One pivot of revenue (units × unit price) by month and region, and a bar chart of it.", '''
+import matplotlib.pyplot as plt
+revenue = sales.assign(revenue=sales["units"] * sales["unit_price"], month=sales["date"].dt.strftime("%Y-%m"))
+by_region_month = revenue.pivot_table(index="month", columns="region", values="revenue", aggfunc="sum").round(2)
+print(by_region_month.to_string())
+ax = by_region_month.plot.bar(figsize=(7, 3.5), title="Revenue by region and month", rot=0)
+ax.set_ylabel("revenue")
+'''),
+        reply("Growth from the January column to the March one of the table from before.", '''
+growth = ((by_region_month.loc["2026-03"] / by_region_month.loc["2026-01"] - 1) * 100).round(1)
+growth = growth.rename("growth_pct").sort_values(ascending=False)
+print(growth.to_string())
+print(f"{growth.index[0]} grew most: {growth.iloc[0]} %")
+set_result(growth.to_frame())
+'''),
+    ]),
     "results": ([
         md("""# Results: a value handed back to Python
 
