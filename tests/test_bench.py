@@ -48,13 +48,14 @@ def test_the_wiring_benchmark_measures_each_wiring_on_each_task(tmp_path):
         "shipping": {"tool calling": 17, "execute_code": 2, "this kernel": 1},
         "restock": {"tool calling": 13, "execute_code": 2, "this kernel": 1},
         "payroll": {"tool calling": 10, "execute_code": 2, "this kernel": 1},
+        "revenue": {"tool calling": 2, "execute_code": 2, "this kernel": 1},  # data: pandas, a chart
     }
     for per in results.values():
         assert all(f.right for f in per.values()), per
         assert len({f.tool_calls for f in per.values()}) == 1, "every wiring makes the same tool calls"
         assert per["this kernel"].tokens < per["execute_code"].tokens < per["tool calling"].tokens
     text = wiring.table(results)
-    assert "| orders | this kernel | 1 |" in text and "| total | tool calling | 77 |" in text
+    assert "| orders | this kernel | 1 |" in text and "| total | tool calling | 79 |" in text
     wiring.plot(results, tmp_path / "wiring.png")
     assert (tmp_path / "wiring.png").read_bytes()[:4] == b"\x89PNG"
     assert wiring.from_json(wiring.to_json(results)) == results

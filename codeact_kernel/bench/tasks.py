@@ -195,6 +195,58 @@ print(f"wrote /output/payroll.csv ({len(lines) - 1} employees); total payroll {t
 )
 
 
+# -- revenue: data, not lookups: a CSV through pandas, a table and a chart -------------------------
+
+def _sales_csv() -> str:
+    """Three months of orders in four regions (the rows of notebooks/sales.csv), made the same way
+    every time."""
+    import random
+
+    rng = random.Random(2026)
+    prices = {"Widget": 9.99, "Gadget": 19.99, "Gizmo": 4.5}
+    rows, order = ["order_id,date,region,product,units,unit_price"], 1000
+    for month, days in (("2026-01", 31), ("2026-02", 28), ("2026-03", 31)):
+        for region in ("EU", "US", "APAC", "LATAM"):
+            growth = {"EU": 1.0, "US": 1.15, "APAC": 1.35, "LATAM": 0.9}[region] ** (int(month[-1]) - 1)
+            for _ in range(4):
+                product = rng.choice(list(prices))
+                order += 1
+                units = max(1, round(rng.randint(2, 12) * growth))
+                rows.append(f"{order},{month}-{rng.randint(1, days):02d},{region},{product},{units},{prices[product]}")
+    return "\n".join(rows) + "\n"
+
+
+def get_sales_csv() -> str:
+    """This quarter's orders as CSV: order_id, date, region, product, units, unit_price."""
+    return _sales_csv()
+
+
+REVENUE = Task(
+    name="revenue",
+    shape="data: a CSV, a pivot, a chart",
+    prompt=("From this quarter's sales CSV, make a table of revenue (units times unit price) by region "
+            "and month, save a bar chart of it as /output/revenue.png, and report the total revenue."),
+    tools={"get_sales_csv": get_sales_csv},
+    program="""\
+import io
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+sales = pd.read_csv(io.StringIO(call_tool("get_sales_csv")), parse_dates=["date"])
+sales["revenue"] = sales["units"] * sales["unit_price"]
+table = sales.pivot_table(index=sales["date"].dt.strftime("%Y-%m"), columns="region",
+                          values="revenue", aggfunc="sum").round(2)
+print(table.to_string())
+chart = io.BytesIO()
+table.plot.bar(title="Revenue by region and month", rot=0).figure.savefig(chart, format="png")
+with open("/output/revenue.png", "wb") as f:
+    f.write(chart.getvalue())
+print(f"total revenue {table.to_numpy().sum():.2f}; the chart is /output/revenue.png")
+""",
+    answer="total revenue 4886.51",
+)
+
+
 ORDERS = Task(
     name="orders",
     shape="nested lookups (the reference workload)",
@@ -204,4 +256,4 @@ ORDERS = Task(
     answer=f"sum {orders.EXPECTED_SUM}",
 )
 
-TASKS: dict[str, Task] = {task.name: task for task in (ORDERS, SHIPPING, RESTOCK, PAYROLL)}
+TASKS: dict[str, Task] = {task.name: task for task in (ORDERS, SHIPPING, RESTOCK, PAYROLL, REVENUE)}

@@ -52,7 +52,8 @@ files except /output, which you may write. Inside it, call_tool(name, **argument
 tools below; arguments and results are JSON values, and a failing tool raises an exception.
 Print what you need: the printed output comes back to you. Do as much as possible in one
 program. The standard library's pure modules (json, math, re, datetime, statistics,
-collections, itertools...) can be imported.
+collections, itertools...) can be imported, and numpy, pandas, scipy, scikit-learn,
+statsmodels and matplotlib.
 
 Tools reachable through call_tool:
 """
@@ -123,6 +124,15 @@ class _Memory(io.StringIO):
         pass
 
 
+class _BinaryMemory(io.BytesIO):
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _open_in_memory(_file: object, mode: str = "r", *_args: object, **_kwargs: object) -> io.IOBase:
+    return _BinaryMemory() if "b" in mode else _Memory()
+
+
 def _follow(task: Task, results: list[Any]) -> tuple[str, _NextCall | None]:
     """Run the task's program with `call_tool` answered by `results` in order: its output, or
     the first call those results do not answer yet."""
@@ -138,7 +148,7 @@ def _follow(task: Task, results: list[Any]) -> tuple[str, _NextCall | None]:
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            exec(task.program, {"call_tool": call_tool, "open": lambda *_a, **_k: _Memory()})
+            exec(task.program, {"call_tool": call_tool, "open": _open_in_memory})
     except _NextCall as call:
         return out.getvalue(), call
     return out.getvalue(), None

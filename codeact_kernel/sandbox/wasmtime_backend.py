@@ -129,8 +129,12 @@ class _Preparer:
     pay for neither.
     """
 
-    def __init__(self, make: Callable[[Grants, int, int], Any]) -> None:
+    def __init__(self, make: Callable[[Grants, int, int], Any], pause: float = 0.0) -> None:
         self._make = make  # (grants, memory_mb, warm-up runs) -> a guest with .discard()
+        self._pause = pause
+        """Seconds to wait after a run before this work, unless a run waits for it meanwhile."""
+        self._not_before = 0.0
+        self._takers = 0
         self._cond = threading.Condition()
         self._retired: list[Any] = []
         self._wanted: tuple[Grants, int] | None = None
@@ -150,6 +154,7 @@ class _Preparer:
         with self._cond:
             if used is not None:
                 self._retired.append(used)
+                self._not_before = time.monotonic() + self._pause
                 self._cond.notify_all()
             if self._building != key and (self._ready is None or self._ready[0] != key):
                 self._wanted = key
@@ -167,8 +172,13 @@ class _Preparer:
         key = (grants, memory_mb)
         self.want(grants, memory_mb)
         with self._cond:
-            while not self._closed and (self._ready is None or self._ready[0] != key):
-                self._cond.wait()
+            self._takers += 1
+            self._cond.notify_all()  # no pause while a run waits
+            try:
+                while not self._closed and (self._ready is None or self._ready[0] != key):
+                    self._cond.wait()
+            finally:
+                self._takers -= 1
             if self._ready is None:
                 raise SandboxError("the sandbox is closed")
             made = self._ready[1]
@@ -196,6 +206,10 @@ class _Preparer:
             with self._cond:
                 while self._wanted is None and not self._retired and not self._closed:
                     self._cond.wait()
+                # Right after a run the kernel is still showing its result: work that takes the
+                # CPU for a tenth of a second (the scientific guest's) would slow the cell down.
+                while not self._closed and not self._takers and time.monotonic() < self._not_before:
+                    self._cond.wait(self._not_before - time.monotonic())
                 if self._closed:
                     return
                 retired, self._retired = self._retired, []
@@ -228,11 +242,12 @@ class WasmtimeSandbox(Sandbox):
     streams_output = True
     _inputs_in_program = True  # the standard guest reads JSON inputs from a header before the program
     _make_state = RunState  # the worker process forwards every request to the kernel instead
+    _prepare_pause = 0.0  # an instance takes milliseconds to make: made at once after a run
 
     def __init__(self, wasm: Path | None = None) -> None:
         self._runtime: Any = self._load(wasm)
         self._stop_reason: str | None = None
-        self._preparer = _Preparer(self._make_guest)
+        self._preparer = _Preparer(self._make_guest, self._prepare_pause)
         self._current: Any = None
         self._state: RunState | None = None
         self._limits: Limits | None = None

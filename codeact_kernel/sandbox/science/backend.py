@@ -394,6 +394,9 @@ class ScienceSandbox(WasmtimeSandbox):
     name = NAME
     data_kinds = frozenset({"json", "numpy", "pandas"})
     _inputs_in_program = False  # they come through the door, each decoded in the guest by data.py
+    # Its next instance takes 100 to 160 ms of CPU to make: begun at once, it would slow the
+    # end of the cell that just ran (the result shown, the record written) by about as much.
+    _prepare_pause = 0.3
 
     def __init__(self, progress: ProgressCallback | None = None) -> None:
         self._progress = progress
