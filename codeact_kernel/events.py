@@ -222,6 +222,9 @@ class Footer:
     programs: int
     result_name: str | None
     """The variable set_result bound, if it did."""
+    isolation: str | None = None
+    """Where the last program ran, when not in the session's sandbox (the scientific guest,
+    which Hyperlight cannot host, runs on wasmtime): the cell says which isolation it got."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class _Totals:
     calls: int = 0
     programs: int = 0
     bound: str | None = field(default=None)
+    isolation: str | None = None
 
 
 class Turn:
@@ -107,6 +108,9 @@ class Turn:
             totals.sandbox += result.duration - result.held
             totals.calls += len(result.tool_calls)
             totals.programs += 1
+            choice = self.session.current_sandbox()
+            if result.backend and choice is not None and result.backend != choice.sandbox.name:
+                totals.isolation = result.backend
             if result.has_value:
                 self.namespace[config.result_name] = result.value
                 totals.bound = config.result_name
@@ -124,7 +128,7 @@ class Turn:
         self._show(Footer(model=config.model, replayed_from=replay.name if replay is not None else None,
                           tokens_in=totals.tokens_in, tokens_out=totals.tokens_out, seconds_model=totals.model,
                           seconds_sandbox=totals.sandbox, tool_calls=totals.calls, programs=totals.programs,
-                          result_name=totals.bound))
+                          result_name=totals.bound, isolation=totals.isolation))
         if failure is not None:
             raise failure
 

@@ -199,7 +199,7 @@ def footer(f: Footer) -> Shown:
     else:
         parts = [f"model {f.model}", f"tokens {f.tokens_in:,} in / {f.tokens_out:,} out", f"model {f.seconds_model:.2f} s"]
     if f.tool_calls or f.seconds_sandbox:
-        parts += [f"sandbox {f.seconds_sandbox * 1000:.0f} ms", f"{f.tool_calls} tool call{'s' if f.tool_calls != 1 else ''}"]
+        parts += [f"{f.isolation or 'sandbox'} {f.seconds_sandbox * 1000:.0f} ms", f"{f.tool_calls} tool call{'s' if f.tool_calls != 1 else ''}"]
     if f.programs > 1:
         parts.append(f"{f.programs} programs run (repairs)")
     md_parts: list[object] = [join(*_with_dots(parts))]
