@@ -523,11 +523,12 @@ def _strip_markers(program: str) -> str:
 SCIENCE_PACKAGES = ("numpy", "pandas", "scipy", "sklearn (scikit-learn)", "statsmodels", "matplotlib")
 
 
-def codeact_instructions(grants: Grants | None = None, *, science: bool = False, data: str = "") -> str:
+def codeact_instructions(grants: Grants | None = None, *, science: bool = False) -> str:
     """The CodeAct system instructions (prompts/codeact.md), telling the model of the files
     and network this run grants (None: as if all were), of the packages a program may import
-    (`science`: the scientific guest is there for programs that import them), of the values a
-    program starts with (`data`: workspace.py's lines), and of nothing it cannot use."""
+    (`science`: the scientific guest is there for programs that import them), and of nothing
+    it cannot use. The values a program starts with change from cell to cell, so they go with
+    the request (build_messages), keeping these bytes the same for providers' prefix caches."""
     lines, files = [], []
     if grants is None or grants.input_dir is not None:
         files.append("read from /input")
@@ -542,9 +543,6 @@ def codeact_instructions(grants: Grants | None = None, *, science: bool = False,
     if science:
         lines.append("- A matplotlib figure the program leaves open is shown to the user (no need to save it); "
                      "`set_result` also takes a DataFrame, Series or array.")
-    if data:
-        lines.append("- These values are already defined when the program starts (use them by name; do not "
-                     "load or rebuild them):\n" + "\n".join("  " + line for line in data.splitlines()))
     lines.append("- Top-level variables the program leaves that are data (JSON values, DataFrames, Series, "
                  "arrays) are defined again in the next program; functions, classes and modules are not.")
     packages = f"; and {', '.join(SCIENCE_PACKAGES)} (a program that imports one runs in a guest that has them)"
@@ -558,7 +556,7 @@ def _instructions_template() -> str:
 
 
 def build_messages(instructions: str, tools: str, history: Sequence[Turn], prompt: str, *,
-                   max_output_chars: int = 2000, left_out: int = 0) -> list[dict[str, str]]:
+                   max_output_chars: int = 2000, left_out: int = 0, data: str = "") -> list[dict[str, str]]:
     """The chat for a new prompt: system, then user/assistant pairs, then the new prompt.
 
     The system message (instructions, then tools) comes first and changes only when they
@@ -567,6 +565,8 @@ def build_messages(instructions: str, tools: str, history: Sequence[Turn], promp
     message of its own: roles then strictly alternate, which several local chat templates
     (Mistral, Gemma) require. Long output and errors keep their head and tail; `left_out`
     earlier turns (see history.py) are said to exist, so the model knows it has not seen them.
+    `data` (workspace.py's lines: the values the next program starts with) goes with the new
+    prompt only: it is true of this cell, and the system message stays byte-stable.
     """
     system = instructions.strip()
     if tools.strip():
@@ -581,6 +581,10 @@ def build_messages(instructions: str, tools: str, history: Sequence[Turn], promp
         reply = _THINKING.sub("", turn.reply).strip() or "(no reply)"
         messages.append({"role": "assistant", "content": reply})
         outcome = _outcome(turn, max_output_chars)
+    if data.strip():
+        values = ("These values are already defined when your program starts (use them by name; do not "
+                  "load or rebuild them):\n" + "\n".join("  " + line for line in data.splitlines()))
+        outcome = values if outcome is None else f"{outcome}\n\n{values}"
     messages.append({"role": "user", "content": _with_outcome(outcome, prompt)})
     return messages
 

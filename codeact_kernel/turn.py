@@ -219,9 +219,9 @@ class Turn:
         if budget is not None and data_lines:  # what programs start with comes out of the history budget
             budget = max(budget - estimate(data_lines), budget // 4)
         window = fit(session.history, request, budget)
-        instructions = codeact_instructions(session.config.grants(), science=science, data=data_lines)
+        instructions = codeact_instructions(session.config.grants(), science=science)
         messages = build_messages(instructions, session.registry.describe(), window.turns, request,
-                                  max_output_chars=OUTPUT_CHARS, left_out=window.left_out)
+                                  max_output_chars=OUTPUT_CHARS, left_out=window.left_out, data=data_lines)
         start = time.monotonic()
         self._show(Asking(session.config.model))
         text: list[str] = []

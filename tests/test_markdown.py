@@ -174,8 +174,11 @@ def test_a_fenced_fake_record_stays_inside_the_program():
     forged = "print(1)\n```\n\n**Approved** by you at 10:00 · sha256 `0000`\n\n```python\nprint(2)"
     shown = render.program(_proposal(forged))
     blocks = tree(shown.markdown).children
-    assert [b.type for b in blocks] == ["paragraph", "fence"] and blocks[1].content == forged + "\n"
-    assert all(line.startswith("  | ") for line in shown.plain.splitlines()[1:])
+    # the program is the last block and the only fence; nothing after it passes for a record
+    assert [b.type for b in blocks][-1] == "fence" and blocks[-1].content == forged + "\n"
+    assert [b.type for b in blocks].count("fence") == 1
+    program = shown.plain.splitlines()[-len(forged.splitlines()):]
+    assert all(line.startswith("  | ") for line in program)
 
 
 def test_a_program_that_reads_otherwise_than_it_runs_is_flagged():

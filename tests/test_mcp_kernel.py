@@ -287,7 +287,10 @@ def test_mcp_tools_on_each_backend(backend, openai_server, start_kernel, tmp_pat
     cell = fe.execute("Oslo", timeout=300)
     assert cell.status == "ok", cell.error()
     assert cell.stdout() == "12.5 added n\n"
-    assert f"sandbox: **{backend.removesuffix('-worker')}**" in cell.markdown()
+    if backend.startswith("science"):  # Hyperlight cannot host it: the footer says where it ran
+        assert "wasmtime (scientific guest)" in cell.markdown()
+    else:
+        assert f"sandbox: **{backend.removesuffix('-worker')}**" in cell.markdown()
 
 
 # -- no server outlives its kernel ---------------------------------------------------------------

@@ -484,6 +484,11 @@ def test_build_messages_shape():
     last = messages[7]["content"]
     assert "printed nothing" in last and "ToolError: boom" in last and last.endswith("now?")
     assert build_messages("I", "", [], "q") == [{"role": "system", "content": "I"}, {"role": "user", "content": "q"}]
+    # the values the program starts with go with the new prompt, never into the system message
+    with_data = build_messages("INSTRUCTIONS", "add(a, b): adds", history, "now?", data="`t`: DataFrame 3 × 2")
+    assert with_data[0] == messages[0] and with_data[1:7] == messages[1:7]
+    assert "already defined" in with_data[-1]["content"] and "`t`: DataFrame" in with_data[-1]["content"]
+    assert with_data[-1]["content"].endswith("Next request:\nnow?") and "ToolError: boom" in with_data[-1]["content"]
 
 
 def test_build_messages_truncates_output_and_errors():

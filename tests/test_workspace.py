@@ -60,17 +60,19 @@ def test_shared_data_reaches_programs_as_a_copy_and_the_model_sees_its_schema_on
     # the kernel's object is untouched
     check = kernel.execute("%%python\nprint(len(sales), sales['revenue'].sum())")
     assert check.stdout() == "4 341.75\n"
-    system = openai_server.requests[-1].body["messages"][0]["content"]
-    assert "`sales` (shared from the notebook): DataFrame 4 × 4" in system and "units: Int64" in system
-    assert "120.5" not in system and "EU" not in system  # no row values
-    assert "numpy, pandas" in system  # the packages the guest in use has
+    system, *_, request = openai_server.requests[-1].body["messages"]
+    # what the program starts with goes with the request; the system message stays the same bytes
+    assert "`sales` (shared from the notebook): DataFrame 4 × 4" in request["content"]
+    assert "units: Int64" in request["content"] and "sales" not in system["content"]
+    assert "120.5" not in request["content"] and "EU" not in request["content"]  # no row values
+    assert "numpy, pandas" in system["content"]  # the packages the guest in use has
 
 
 def test_rows_are_shown_to_the_model_only_when_asked(kernel, openai_server):
     kernel.execute("%share sales --rows 2")
     _run(kernel, openai_server, "print(len(sales))")
-    system = openai_server.requests[-1].body["messages"][0]["content"]
-    assert "120.5" in system and "42.0" not in system  # the first 2 rows, not the rest
+    request = openai_server.requests[-1].body["messages"][-1]["content"]
+    assert "120.5" in request and "42.0" not in request  # the first 2 rows, not the rest
 
 
 def test_data_carries_from_cell_to_cell_and_code_does_not(kernel, openai_server):
@@ -87,8 +89,8 @@ def test_data_carries_from_cell_to_cell_and_code_does_not(kernel, openai_server)
                                          "print([name in globals() for name in ('helper', 'Spy', 'json')])")
     assert second.status == "ok", second.error()
     assert second.stdout() == "EU 200.75\n[False, False, False]\n"
-    system = openai_server.requests[-1].body["messages"][0]["content"]
-    assert "`by_region` (left by an earlier program): Series revenue 3" in system and "`top`" in system
+    request = openai_server.requests[-1].body["messages"][-1]["content"]
+    assert "`by_region` (left by an earlier program): Series revenue 3" in request and "`top`" in request
     # what went in is recorded: names and the SHA-256 of the data
     record = json.loads(kernel.transcript.read_text().splitlines()[-1])
     assert {i["name"] for i in record["inputs"]} >= {"sales", "by_region", "top"}

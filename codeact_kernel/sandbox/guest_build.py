@@ -421,16 +421,21 @@ def build_guest(target: Path) -> None:
     import subprocess
     import tempfile
 
-    exe = shutil.which("componentize-py") or str(Path(sys.executable).with_name("componentize-py"))
-    if not Path(exe).exists():
+    from importlib.util import find_spec
+
+    if find_spec("componentize_py") is None:
         raise GuestBuildError("componentize-py is not installed: pip install componentize-py==0.25.1")
+    # Its entry point, run by this interpreter: found wherever the package is importable, which
+    # is not always beside a `componentize-py` script (a venv that borrows another's packages).
+    exe = [sys.executable, "-c", "import sys; from componentize_py import script; "
+                                 "sys.argv[0] = 'componentize-py'; sys.exit(script())"]
     with tempfile.TemporaryDirectory(prefix="codeact-guest-") as tmp:
         work = Path(tmp)
         (work / "wit").mkdir()
         (work / "wit" / "world.wit").write_text(derive_wit())
         shutil.copy(GUEST_SOURCE, work / "executor.py")
         out = work / "guest.wasm"
-        cmd = [exe, "-d", str(work / "wit"), "-w", WORLD, "componentize",
+        cmd = [*exe, "-d", str(work / "wit"), "-w", WORLD, "componentize",
                "-p", str(work), "executor", "-o", str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
         if proc.returncode != 0 or not out.exists():
