@@ -520,7 +520,7 @@ def _strip_markers(program: str) -> str:
 # --------------------------------------------------------------------------- the conversation
 
 
-SCIENCE_PACKAGES = ("numpy", "pandas", "scipy", "sklearn (scikit-learn)", "statsmodels", "matplotlib")
+SCIENCE_PACKAGES = ("numpy", "pandas", "scipy", "sklearn", "statsmodels", "matplotlib")
 
 
 def codeact_instructions(grants: Grants | None = None, *, science: bool = False) -> str:
@@ -541,11 +541,9 @@ def codeact_instructions(grants: Grants | None = None, *, science: bool = False)
         lines.append("- `http_get(url, headers=None)` and `http_post(url, body, headers=None)` return "
                      f"`{{status, headers, body}}` and work only for {domains}.")
     if science:
-        lines.append("- A matplotlib figure the program leaves open is shown to the user (no need to save it); "
-                     "`set_result` also takes a DataFrame, Series or array.")
-    lines.append("- Top-level variables the program leaves that are data (JSON values, DataFrames, Series, "
-                 "arrays) are defined again in the next program; functions, classes and modules are not.")
-    packages = f"; and {', '.join(SCIENCE_PACKAGES)} (a program that imports one runs in a guest that has them)"
+        lines.append("- Open matplotlib figures are shown; `set_result` takes a DataFrame too.")
+    lines.append("- Top-level data variables (not functions, classes, modules) stay defined for the next program.")
+    packages = f"; {', '.join(SCIENCE_PACKAGES)}"
     return (_instructions_template().replace("{grants}", "".join(line + "\n" for line in lines))
             .replace("{science}", packages if science else ""))
 
