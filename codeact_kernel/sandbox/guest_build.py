@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import sys
 import threading
@@ -43,6 +44,9 @@ _log = logging.getLogger(__name__)
 CACHE_MAX_MB = 2048
 # A partial write (a temporary file beside its target) this old was left by a process that died.
 _PARTIAL_AGE_S = 3600
+# A cache folder (the scientific guest's staged files, its images) used this recently stays in
+# a trim: a running kernel reads from it as programs import and as it makes instances.
+_FOLDER_IN_USE_S = 3600
 # The cache's settings are facts of the machine: every process that may load a guest (a kernel,
 # a sandbox worker) takes them along, whatever else of the environment it leaves behind.
 CACHE_SETTINGS = ("CODEACT_CACHE_DIR", "CODEACT_CACHE_MAX_MB", "CODEACT_NO_COMPILE")
@@ -127,11 +131,11 @@ def guest_wasm() -> Path:
     """Path of the fuller guest component, building it on first use."""
     target = cache_dir() / f"guest-{_build_key()}.wasm"
     if target.exists():
-        _mark_used(target)
+        mark_used(target)
     else:
         _no_compiling(f"the guest component {target.name} is not built in {target.parent}")
         build_guest(target)
-        _trim(target.parent, keep=target)
+        trim(target)
     return target
 
 
@@ -228,7 +232,7 @@ def compiled(engine, wasm: Path, name: str, progress: ProgressCallback | None = 
             why = " ".join(str(exc).split())
             _log.info("recompiling %s: %s", cached.name, why)
         else:
-            _mark_used(cached)
+            mark_used(cached)
             return loaded
     _no_compiling(f"the {name} guest ({wasm}) has no compiled copy in {cached.parent} that this "
                   f"wasmtime and CPU load ({why})")
@@ -238,66 +242,99 @@ def compiled(engine, wasm: Path, name: str, progress: ProgressCallback | None = 
     except OSError as exc:
         _log.warning("the compiled guest is not cached (%s): every process compiles it again", exc)
         return component
-    _trim(cached.parent, keep=cached)
+    trim(cached)
     return component
 
 
-def _mark_used(path: Path) -> None:
-    """Record a use in the file's access time, which `_trim` removes the oldest of first.
-
-    Its modification time stays: a built guest's is part of its compiled copy's key. A cache
-    that cannot be written (read-only, as in CI's emulated VM, or another user's) records
-    nothing, and loads as well.
+def mark_used(path: Path) -> None:
+    """Record a use of a cache entry, which `trim` removes the oldest of first: a file's in its
+    access time (its modification time stays: a built guest's is part of its compiled copy's
+    key), a folder's in both its times. A cache that cannot be written (read-only, as in CI's
+    emulated VM, or another user's) records nothing, and loads as well.
     """
     try:
-        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+        if path.is_dir():
+            os.utime(path)
+        else:
+            os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
     except OSError:
         pass
 
 
-def _trim(directory: Path, keep: Path) -> None:
-    """Remove the least recently used guests (`*.wasm`, `*.cwasm`) until the cache fits its bound.
+def trim(keep: Path) -> None:
+    """Remove the least recently used entries of `keep`'s cache until it fits its bound.
 
-    Called after a new one is written, never on a load, so a kernel start stays cheap. Removing
-    a file another process has mapped is safe on Linux and macOS, and relied on here: wasmtime
-    maps a compiled copy it loads, and the mapping keeps the data after the name is gone. (On
-    Windows the removal fails while the file is mapped; it is left for a later trim.) Two
-    processes trimming at once may both remove a file: one of them finds it gone.
+    An entry is a guest (`*.wasm`, `*.cwasm`) or a folder of one (the scientific guest's staged
+    files and images); `keep` was just written. Called after a write, never on a load, so a
+    kernel start stays cheap. Removing a file another process has mapped is safe on Linux and
+    macOS, and relied on here: wasmtime maps a compiled copy it loads, and the mapping keeps the
+    data after the name is gone. (On Windows the removal fails while the file is mapped; it is
+    left for a later trim.) A folder is read while a kernel uses it, so one used in the last
+    `_FOLDER_IN_USE_S` stays, whatever the bound. Two processes trimming at once may both
+    remove an entry: one of them finds it gone.
     """
-    limit, now = cache_limit(), time.time()
+    directory, limit, now = keep.parent, cache_limit(), time.time()
     total, candidates = 0, []
     try:
         names = list(directory.iterdir())
     except OSError:
         return
     for path in names:
-        partial = ".wasm." in path.name or ".cwasm." in path.name  # _atomic_write's temporary files
-        if not (partial or path.suffix in (".wasm", ".cwasm")):
-            continue
         try:
-            info = path.stat()
+            info = path.lstat()
         except OSError:  # removed meanwhile
             continue
-        if not stat.S_ISREG(info.st_mode):
+        folder = stat.S_ISDIR(info.st_mode)
+        if folder:
+            partial = "." in path.name  # made in a temporary folder beside it, or being removed
+        elif stat.S_ISREG(info.st_mode):
+            partial = ".wasm." in path.name or ".cwasm." in path.name  # _atomic_write's temporary files
+            if not (partial or path.suffix in (".wasm", ".cwasm")):
+                continue
+        else:
             continue
         if partial:
-            if now - info.st_mtime > _PARTIAL_AGE_S:
-                path.unlink(missing_ok=True)
+            if now - info.st_mtime > _PARTIAL_AGE_S:  # left by a process that died
+                _remove(path, folder)
             continue  # else another process is writing it
-        total += info.st_size
-        if path != keep:
-            candidates.append((info.st_atime_ns, info.st_size, path))
-    for _, size, path in sorted(candidates):
+        size = _folder_size(path) if folder else info.st_size
+        total += size
+        if path == keep or (folder and now - info.st_mtime < _FOLDER_IN_USE_S):
+            continue
+        candidates.append((info.st_mtime_ns if folder else info.st_atime_ns, size, path, folder))
+    for _, size, path, folder in sorted(candidates):
         if total <= limit:
             break
         try:
-            path.unlink(missing_ok=True)
+            _remove(path, folder)
         except OSError as exc:
             _log.info("could not remove %s from the guest cache: %s", path.name, exc)
             continue
         total -= size
         _log.info("removed %s from the guest cache, the least recently used (the cache keeps %d MB; "
                   "CODEACT_CACHE_MAX_MB)", path.name, limit // 2**20)
+
+
+def _remove(path: Path, folder: bool) -> None:
+    if not folder:
+        path.unlink(missing_ok=True)
+        return
+    if "." not in path.name:  # renamed first, so no process finds it half removed
+        gone = path.with_name(f"{path.name}.removing-{os.getpid()}")
+        os.rename(path, gone)
+        path = gone
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _kind(wasm: Path):  # type: ignore[no-untyped-def]
@@ -417,7 +454,6 @@ def _type_wit(ty, names: dict[int, str]) -> str:  # type: ignore[no-untyped-def]
 
 def build_guest(target: Path) -> None:
     """Run componentize-py on guest/executor.py; raises GuestBuildError with the log."""
-    import shutil
     import subprocess
     import tempfile
 

@@ -234,3 +234,45 @@ def test_a_compile_reports_its_progress_and_a_core_module_compiles_too(cache):
     again = []
     guest_build.compiled(_engine(), wasm, "tiny", progress=again.append)
     assert again == []  # loaded from the cache: nothing to wait for
+
+
+def _folder(path: Path, size: int, used_ago: float) -> Path:
+    """A cache folder (as the scientific guest's staged files or an image are) last used then."""
+    (path / "lib").mkdir(parents=True)
+    (path / "lib" / "data").write_bytes(bytes(size))
+    stamp = time.time_ns() - int(used_ago * 1e9)
+    os.utime(path, ns=(stamp, stamp))
+    return path
+
+
+def test_folders_count_in_the_bound_the_oldest_go_first_and_one_in_use_stays(cache, tmp_path, monkeypatch):
+    """Another installation's scientific guest files stay until the bound needs their room; a
+    folder a kernel used in the last hour stays whatever the bound (it reads from it as
+    programs import); one a dead process left half made goes."""
+    engine = _engine()
+    guest_build.compiled(engine, _tiny(tmp_path / "a" / "guest.wasm"), "tiny")
+    [copy] = cache.glob("tiny-*.cwasm")
+    _age(copy, 300)
+    old = _folder(cache / "science-stage-0000000000000000", 1000, used_ago=7200)
+    older = _folder(cache / "science-image-1111111111111111-00", 1000, used_ago=9000)
+    in_use = _folder(cache / "science-image-2222222222222222-00", 1000, used_ago=60)
+    dead = _folder(cache / "science-stage-3333333333333333.x1y2", 10, used_ago=7200)
+    writing = _folder(cache / "science-stage-4444444444444444.z3w4", 10, used_ago=5)
+    size = copy.stat().st_size
+    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", str((2 * size + 2500) / 2**20))  # two copies, two folders
+    guest_build.compiled(engine, _tiny(tmp_path / "b" / "guest.wasm"), "tiny")
+    assert not older.exists() and old.exists() and in_use.exists() and copy.exists()
+    assert not dead.exists() and writing.exists()
+    monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "0")
+    guest_build.compiled(engine, _tiny(tmp_path / "c" / "guest.wasm"), "tiny")
+    assert not old.exists() and not copy.exists() and in_use.exists()  # in use: kept over the bound
+    assert not list(cache.glob("*.removing-*"))
+
+
+def test_mark_used_leaves_a_built_guests_modification_time(cache, tmp_path):
+    """A built guest's modification time is part of its compiled copy's key."""
+    wasm = _tiny(tmp_path / "guest.wasm")
+    before = wasm.stat().st_mtime_ns
+    _age(wasm, 500)
+    guest_build.mark_used(wasm)
+    assert wasm.stat().st_mtime_ns == before and time.time() - wasm.stat().st_atime < 60

@@ -91,10 +91,13 @@ def available() -> str | None:
 
 def stage(files: Files) -> Stage:
     """The staged folders for these files, made the first time (in a temporary folder renamed
-    into place, so a process that stops halfway, or two that race, leave no half-made stage)."""
+    into place, so a process that stops halfway, or two that race, leave no half-made stage).
+    Stages count in the cache's bound (guest_build.trim), as the compiled guests do."""
     sources = [files.stdlib_zip, *(path for path in GUEST_CODE.values() if path.exists())]
     root = guest_build.cache_dir() / f"science-stage-{guest_build._stat_key(sources)}"
-    if not root.is_dir():
+    if root.is_dir():
+        guest_build.mark_used(root)
+    else:
         root.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
         try:
@@ -104,6 +107,8 @@ def stage(files: Files) -> Stage:
             shutil.rmtree(work, ignore_errors=True)
             if not root.is_dir():
                 raise
+        else:
+            guest_build.trim(root)  # within the cache's bound, with every installation's guests
     return Stage(root / "lib", root / "mpl-data", root / "code")
 
 

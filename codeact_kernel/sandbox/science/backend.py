@@ -141,6 +141,9 @@ class _Runtime:
         """The image for instances with these mounts (/input, /output), if one was made."""
         with self._images_lock:
             found = self._images.get(shape)
+            if found is not None and found.path is not None and not found.path.exists():
+                del self._images[shape]  # trimmed while this kernel sat idle: made again
+                found = None
             if found is None:
                 where = self._image_dir(shape)
                 try:
@@ -148,6 +151,9 @@ class _Runtime:
                 except OSError:
                     return None
                 self._images[shape] = found
+            if found.path is not None:  # in use: a trim leaves it (and the staged files) alone
+                guest_build.mark_used(found.path.parent)
+                guest_build.mark_used(self.stage.lib.parent)
             return found
 
     def keep_image(self, shape: tuple[bool, bool], memory: bytes, scratch: Path) -> None:
@@ -172,10 +178,8 @@ class _Runtime:
                     _log.warning("the scientific guest's image is not cached (%s)", exc)
                     self._images[shape] = _Image(len(memory), where / "tmp", memory=memory)
                     return
-            else:
-                for older in where.parent.glob("science-image-*"):  # images of another module or code
-                    if not older.name.startswith(f"science-image-{self._image_key}-"):
-                        shutil.rmtree(older, ignore_errors=True)
+            else:  # beside other installations' images, within the cache's bound
+                guest_build.trim(where)
             self._images[shape] = _Image(len(memory), where / "tmp", where / "memory")
 
 
