@@ -273,6 +273,8 @@ def trim(keep: Path) -> None:
     `_FOLDER_IN_USE_S` stays, whatever the bound. Two processes trimming at once may both
     remove an entry: one of them finds it gone.
     """
+    from .host import dir_size
+
     directory, limit, now = keep.parent, cache_limit(), time.time()
     total, candidates = 0, []
     try:
@@ -297,7 +299,7 @@ def trim(keep: Path) -> None:
             if now - info.st_mtime > _PARTIAL_AGE_S:  # left by a process that died
                 _remove(path, folder)
             continue  # else another process is writing it
-        size = _folder_size(path) if folder else info.st_size
+        size = dir_size(path) if folder else info.st_size
         total += size
         if path == keep or (folder and now - info.st_mtime < _FOLDER_IN_USE_S):
             continue
@@ -324,17 +326,6 @@ def _remove(path: Path, folder: bool) -> None:
         os.rename(path, gone)
         path = gone
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _folder_size(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _kind(wasm: Path):  # type: ignore[no-untyped-def]
