@@ -10,12 +10,14 @@ backends.
 Builds take about 10 s and land in the user's cache, keyed by everything that changes the
 result, so a kernel pays for it once per installation. The cache holds the builds and compiled
 copies of every installation and version that uses it (a clone's venv and a wheel install are
-two), within a bound on disk (`cache_limit()`); when a new one is written, the least recently
+two; a compiled copy is keyed on the guest's bytes, so those with the same guest share it),
+within a bound on disk (`cache_limit()`); when a new one is written, the least recently
 used go first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -211,9 +213,10 @@ def compiled(engine, wasm: Path, name: str, progress: ProgressCallback | None = 
     """`wasm` compiled for `engine` (made from `engine_config()`), from the cache if it is there.
 
     `wasm` is a component or a core module (its header says which); what comes back is a
-    `wasmtime.component.Component` or a `wasmtime.Module` to match. The copy is keyed on the
-    `.wasm` file (its path, size and time) and wasmtime: each installation has its own, and
-    they stay side by side, so two alternating never compile again. One `name` must always
+    `wasmtime.component.Component` or a `wasmtime.Module` to match. The copy is keyed on what
+    the `.wasm` file and libwasmtime hold (`_file_key`): installations with the same guest
+    share one, others keep theirs side by side, so two alternating never compile again,
+    and a fresh clone of a commit compiled before compiles nothing. One `name` must always
     come with the same engine settings. wasmtime checks a cached copy before loading it; one it
     refuses (another wasmtime, or a CPU without x86-64-v3) is compiled again. When the cache
     cannot be written (read-only), the compiled guest is used from memory and the reason
@@ -368,10 +371,35 @@ def _compile(kind, engine, wasm: Path, name: str, progress: ProgressCallback | N
 
 
 def _file_key(path: Path) -> str:
-    """Key a compiled module on stat() of the .wasm and of libwasmtime: hashing 19 MB costs more."""
+    """Key a compiled module on what is in the .wasm and in libwasmtime, so installations with
+    the same guest and wasmtime (a clone's venv and a wheel, a fresh clone of the same commit)
+    share one compiled copy, and compile it once."""
     import wasmtime
 
-    return _stat_key([path, *Path(wasmtime.__file__).parent.glob("*/*wasmtime*")])
+    digests = ";".join(_digest(Path(p)) for p in [path, *sorted(Path(wasmtime.__file__).parent.glob("*/*wasmtime*"))])
+    return hashlib.sha256(digests.encode()).hexdigest()[:16]
+
+
+def _digest(path: Path) -> str:
+    """The file's SHA-256 (16 hex digits), remembered in the cache under its stat() key: a
+    kernel start reads that small file instead of hashing (the scientific guest is 100 MB)."""
+    memo = cache_dir() / f"{_stat_key([path])}.digest"
+    try:
+        known = memo.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if len(known) == 16 and all(c in "0123456789abcdef" for c in known):
+        return known
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+    digest = sha.hexdigest()[:16]
+    try:
+        _atomic_write(memo, digest.encode("ascii"))
+    except OSError:  # a read-only cache: hashed again by the next process
+        pass
+    return digest
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

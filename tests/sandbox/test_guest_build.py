@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from codeact_kernel.sandbox import guest_build
 
 # A component that exports answer() -> 42: small enough to compile in milliseconds.
 _TINY = """(component
-  (core module $m (func (export "f") (result i32) i32.const 42))
+  (core module $m (func (export "f") (result i32) i32.const 42)
+    (func (export "version") (result i32) i32.const VERSION))
   (core instance $i (instantiate $m))
   (func (export "answer") (result u32) (canon lift (core func $i "f"))))"""
 
@@ -36,11 +38,17 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _tiny(path: Path) -> Path:
-    """A tiny component at `path`: one at another path is another installation's guest."""
+def _tiny(path: Path, version: int | None = None) -> Path:
+    """A tiny component at `path`: one at another path is another installation's guest, of
+    another version (other bytes) unless `version` says which."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(wasmtime.wat2wasm(_TINY))
+    version = version if version is not None else zlib.crc32(str(path).encode()) & 0x7FFFFFFF
+    path.write_bytes(_tiny_bytes(version))
     return path
+
+
+def _tiny_bytes(version: int = 0) -> bytes:
+    return wasmtime.wat2wasm(_TINY.replace("VERSION", str(version)))
 
 
 def _answer(engine: wasmtime.Engine, component) -> int:
@@ -88,9 +96,9 @@ def test_a_cached_copy_this_engine_cannot_load_is_compiled_again(cache, tmp_path
 
 
 def test_two_installations_alternating_never_compile_again(cache, tmp_path, monkeypatch):
-    """A clone's venv and a wheel install of the same commit: their guests are other files, so
-    other keys. Each keeps its compiled copy: once both are compiled, loading them in turn
-    compiles nothing (CODEACT_NO_COMPILE=1 would make a compile raise)."""
+    """A clone's venv and a wheel install of two versions: their guests differ, so their keys
+    do. Each keeps its compiled copy: once both are compiled, loading them in turn compiles
+    nothing (CODEACT_NO_COMPILE=1 would make a compile raise)."""
     engine = _engine()
     clone, wheel = _tiny(tmp_path / "clone" / "guest.wasm"), _tiny(tmp_path / "wheel" / "guest.wasm")
     for wasm in (clone, wheel):
@@ -101,6 +109,21 @@ def test_two_installations_alternating_never_compile_again(cache, tmp_path, monk
     for wasm in (clone, wheel, clone, wheel):
         assert _answer(engine, guest_build.compiled(engine, wasm, "tiny")) == 42
     assert {path: path.stat().st_mtime_ns for path in cache.glob("tiny-*.cwasm")} == copies
+
+
+def test_installations_of_the_same_guest_share_its_compiled_copy(cache, tmp_path, monkeypatch):
+    """A fresh clone of a commit compiled before (CI's, a second venv): the same bytes at
+    another path and time load the copy already there, hashing the file once."""
+    engine = _engine()
+    guest_build.compiled(engine, _tiny(tmp_path / "clone" / "guest.wasm", version=7), "tiny")
+    monkeypatch.setenv("CODEACT_NO_COMPILE", "1")
+    fresh = _tiny(tmp_path / "fresh-clone" / "guest.wasm", version=7)
+    assert _answer(engine, guest_build.compiled(engine, fresh, "tiny")) == 42
+    assert len(list(cache.glob("tiny-*.cwasm"))) == 1
+    os.utime(fresh, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched: its time changes, not its bytes
+    assert _answer(engine, guest_build.compiled(engine, fresh, "tiny")) == 42
+    with pytest.raises(GuestBuildError, match="CODEACT_NO_COMPILE"):  # other bytes: another copy
+        guest_build.compiled(engine, _tiny(fresh, version=8), "tiny")
 
 
 def test_the_least_recently_used_are_removed_first_when_the_cache_is_full(cache, tmp_path, monkeypatch):
@@ -154,7 +177,7 @@ for round in range(15):
         instance = wc.Linker(engine).instantiate(store, component)
         assert instance.get_func(store, "answer")(store) == 42
 """
-    size = len(wasmtime.component.Component(_engine(), wasmtime.wat2wasm(_TINY)).serialize())
+    size = len(wasmtime.component.Component(_engine(), _tiny_bytes()).serialize())
     env = {**os.environ, "CODEACT_CACHE_MAX_MB": str(1.5 * size / 2**20)}
     workers = [subprocess.Popen([sys.executable, "-c", program], env=env, stderr=subprocess.PIPE, text=True)
                for _ in range(4)]
