@@ -72,6 +72,7 @@ class TurnRecord:
     tool_calls: int = 0
     calls: tuple[CallRecord, ...] = ()
     mcp_calls: tuple[dict[str, Any], ...] = ()
+    """Each call to an MCP server's tool: server, tool, ok, seconds (and the error)."""
     inputs: tuple[dict[str, str], ...] = ()
     """What the program started with: each value's name, origin (shared or carried), kind and
     the SHA-256 of its data, so a replay can tell it got the same."""
@@ -79,7 +80,7 @@ class TurnRecord:
     """What it left for the next program: each value's name, kind and SHA-256."""
     guest: str | None = None
     figures: int = 0
-    """Each call to an MCP server's tool: server, tool, ok, seconds (and the error)."""
+    """How many matplotlib figures the program left open, shown in the cell."""
     tokens_in: int = 0
     tokens_out: int = 0
     seconds_model: float = 0.0

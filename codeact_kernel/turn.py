@@ -33,7 +33,7 @@ from .sandbox.base import RunResult
 from .session import Session
 from .transcript import conversation_hash
 from .views import View
-from .workspace import Start, describe_blob
+from .workspace import Start, describe_blob, fingerprint
 
 OUTPUT_DIR = "codeact_output"
 
@@ -187,7 +187,7 @@ class Turn:
             mcp_calls=tuple(session.mcp.take_calls()),
             inputs=tuple({"name": i.name, "origin": i.origin, "kind": i.kind, "sha256": i.sha256}
                          for i in (start.inputs if start is not None and result is not None else ())),
-            carried=tuple({"name": name, "kind": data.kind(blob), "sha256": data.fingerprint(blob)}
+            carried=tuple({"name": name, "kind": data.kind(blob), "sha256": fingerprint(blob)}
                           for name, blob in (result.carried.items() if result is not None and result.error is None
                                              else ())),
             guest=(result.backend or None) if result is not None else None,

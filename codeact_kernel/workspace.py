@@ -119,12 +119,14 @@ class Workspace:
         program that names it (or runs in the scientific guest anyway); JSON values to every one."""
         every = self.blobs(namespace)
         kinds = {name: data.kind(blob) for name, (_origin, blob) in every.items()}
-        named = _names(program)
-        tables = {name: kind for name, kind in kinds.items() if kind in TABLE_KINDS and name in named}
+        tables = {name: kind for name, kind in kinds.items() if kind in TABLE_KINDS}
+        if tables:  # (a program is read for the names it uses only when there is a table to give)
+            named = _names(program)
+            tables = {name: kind for name, kind in tables.items() if name in named}
         guest = choose_guest(program, tables, setting, science_available)
         given = {name: entry for name, entry in every.items()
                  if kinds[name] not in TABLE_KINDS or guest.guest == SCIENCE}
-        inputs = tuple(Input(name, origin, kinds[name], describe_blob(blob), _fingerprint(blob))
+        inputs = tuple(Input(name, origin, kinds[name], describe_blob(blob), fingerprint(blob))
                        for name, (origin, blob) in given.items())
         return Start(guest, {name: blob for name, (_origin, blob) in given.items()}, inputs)
 
@@ -139,7 +141,7 @@ class Workspace:
     # -- what the model is told ------------------------------------------------------------------
     def for_model(self, namespace: Mapping[str, Any]) -> str:
         """The values a program starts with, by name with type, shape and columns (never a row,
-        unless the person shared it with rows to show): a section of the model's instructions."""
+        unless the person shared it with rows to show): what goes with the model's request."""
         lines = []
         for name, rows in self.shared.items():
             if name not in namespace:
@@ -169,8 +171,9 @@ def _names(program: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-@functools.lru_cache(maxsize=64)  # a carried value is described at every request and run
-def _fingerprint(blob: bytes) -> str:
+@functools.lru_cache(maxsize=64)  # a carried value is recorded when left, and at every run it starts
+def fingerprint(blob: bytes) -> str:
+    """data.fingerprint (SHA-256), remembered: a value of up to 100 MB is hashed once."""
     return data.fingerprint(blob)
 
 
