@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -705,9 +706,16 @@ BACKEND_ENV = {
 }
 
 
-def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel):
-    """Approve, a runaway stopped at its deadline and repaired, an interrupt: on every backend."""
-    fe = start_kernel(kernel_env(openai_server, **BACKEND_ENV[backend]))
+def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel, tmp_path):
+    """Approve, a runaway stopped at its deadline and repaired, an interrupt, then a program calling
+    a notebook tool and an MCP server's: on every backend. One kernel for all of it, because in
+    CI's emulated VM each Hyperlight kernel takes minutes to start."""
+    from tests.test_mcp import FIXTURE, START
+
+    config = tmp_path / "codeact_mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"fx": {
+        "command": sys.executable, "args": [FIXTURE], "timeout": START, "approval": "auto"}}}))
+    fe = start_kernel(kernel_env(openai_server, CODEACT_MCP_CONFIG=str(config), **BACKEND_ENV[backend]))
     assert fe.execute(TOOLS_CELL).status == "ok"
     openai_server.enqueue(WEATHER)
     cell = fe.execute("Compare Seattle and Amsterdam.", on_message=clicking(approve), allow_stdin=True,
@@ -733,5 +741,8 @@ def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel):
     assert sent and cell.status == "error" and cell.reply["content"]["ename"] == "KeyboardInterrupt"
     assert time.monotonic() - sent[0] < 5.0
     assert fe.execute("%%python\nprint(keep_me)").stdout() == "still here\n"
-    openai_server.enqueue(program("print(call_tool('get_weather', 'Seattle')['temperature_c'])"))
-    assert fe.execute("Seattle?", timeout=300).stdout() == "12.5\n"
+    openai_server.enqueue(program("print(call_tool('get_weather', 'Seattle')['temperature_c'], "
+                                  "call_tool('lookup', 'Oslo')['temperature_c'], call_tool('add_note', 'n'))"))
+    cell = fe.execute("Seattle, Oslo, and a note.", timeout=300)
+    assert cell.status == "ok", cell.error()
+    assert cell.stdout() == "12.5 12.5 added n\n"

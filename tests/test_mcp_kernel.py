@@ -18,7 +18,7 @@ import pytest
 
 from codeact_kernel.testing import Frontend
 from tests.conftest import SLOWDOWN, kernel_env
-from tests.test_kernel import BACKEND_ENV, approve, clicking, has_widget, program
+from tests.test_kernel import approve, clicking, has_widget, program
 from tests.test_mcp import FIXTURE, START, alive, gone, hanging_servers, parent_of
 
 
@@ -277,20 +277,6 @@ def test_recorded_replays_programs_that_call_mcp_tools(openai_server, start_kern
     again = replayer.execute("Rome", timeout=120)
     assert again.status == "ok", again.error()
     assert again.stdout() == first.stdout() and len(openai_server.requests) == requests
-
-
-def test_mcp_tools_on_each_backend(backend, openai_server, start_kernel, tmp_path):
-    config = write_config(tmp_path / "c.json", fx=dict(FX, approval="auto"))
-    fe = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL="auto", CODEACT_MCP_CONFIG=config,
-                                 **BACKEND_ENV[backend]), widgets=False)
-    openai_server.enqueue(program("print(call_tool('lookup', 'Oslo')['temperature_c'], call_tool('add_note', 'n'))"))
-    cell = fe.execute("Oslo", timeout=300)
-    assert cell.status == "ok", cell.error()
-    assert cell.stdout() == "12.5 added n\n"
-    if backend.startswith("science"):  # Hyperlight cannot host it: the footer says where it ran
-        assert "wasmtime (scientific guest)" in cell.markdown()
-    else:
-        assert f"sandbox: **{backend.removesuffix('-worker')}**" in cell.markdown()
 
 
 # -- no server outlives its kernel ---------------------------------------------------------------

@@ -428,7 +428,8 @@ class Manager:
 
     def _log_path(self, name: str) -> Path:
         if self._log_dir is None:
-            self._log_dir = Path(tempfile.mkdtemp(prefix="codeact-mcp-"))
+            _remove_orphaned_log_dirs()
+            self._log_dir = Path(tempfile.mkdtemp(prefix=f"{_LOG_DIR_PREFIX}{os.getpid()}-"))
             self._own_log_dir = True
         return self._log_dir / f"{name}.log"
 
@@ -578,6 +579,24 @@ class Manager:
         if self._own_log_dir and self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir, self._own_log_dir = None, False
+
+
+_LOG_DIR_PREFIX = "codeact-mcp-"
+
+
+def _remove_orphaned_log_dirs() -> None:
+    """A kernel that is killed (an OOM killer, a restart that would not wait) cannot remove its
+    servers' logs; the next kernel does, for every kernel that is no longer running."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_LOG_DIR_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_LOG_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # running, as another user
+            pass
 
 
 async def _list_tools(client: Any) -> list[Any]:
