@@ -15,6 +15,7 @@ def test_the_sandbox_benchmark_prints_every_figure_with_its_peer():
         "orders program (36 call_tool), wasmtime sandbox",
         "orders program, smolagents LocalPythonExecutor",
         "orders program, plain exec (no isolation)",
+        "orders program leaving no variables, wasmtime",
         "warm empty run",
         "making the next run's instance",
         "call_tool round trip",
@@ -25,6 +26,8 @@ def test_the_sandbox_benchmark_prints_every_figure_with_its_peer():
     }, out
     assert re.search(r"\d+\.\d\dx smolagents .*\d+\.\dx exec", rows["orders program (36 call_tool), wasmtime sandbox"][1])
     assert re.search(r"\d+\.\d\dx wasmtime-py's own host functions", rows["call_tool round trip"][1])
+    assert re.search(r"carrying its 8 variables costs -?\d+\.\d{3} ms",
+                     rows["orders program leaving no variables, wasmtime"][1])
     assert all(ms > 0 for ms, _ in rows.values()), out
 
 

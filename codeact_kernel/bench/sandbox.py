@@ -133,6 +133,10 @@ def bench_sandbox(runs: int) -> None:
     check = box.run(orders.PROGRAM, tools)
     assert check.ok and f"sum {orders.EXPECTED_SUM}" in check.stdout, check
     assert len(check.tool_calls) == 36
+    # The same program, leaving nothing to carry to the next one: what carrying its variables
+    # (a kernel session's cell 2 may use them) costs the run.
+    leaving_nothing = orders.PROGRAM + f"del {', '.join(check.carried)}\n"
+    assert box.run(leaving_nothing, tools).carried == {}
 
     smol = LocalPythonExecutor([], additional_functions={"call_tool": _call_tool_exec(tools)})
     smol.send_tools({})
@@ -152,7 +156,9 @@ def bench_sandbox(runs: int) -> None:
     sandbox_t: list[float] = []
     smol_t: list[float] = []
     exec_t: list[float] = []
-    peers = ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t))
+    bare_t: list[float] = []
+    peers = ((lambda: box.run(orders.PROGRAM, tools), sandbox_t), (run_smol, smol_t), (run_exec, exec_t),
+             (lambda: box.run(leaving_nothing, tools), bare_t))
 
     def same_past() -> None:
         """What every peer's timed run follows: a sandbox run, then waiting for its next instance.
@@ -178,6 +184,7 @@ def bench_sandbox(runs: int) -> None:
     # when the machine's speed drifts during the benchmark.
     ratio = statistics.median(a / b for a, b in zip(sandbox_t, smol_t))
     floor_ratio = statistics.median(a / b for a, b in zip(sandbox_t, exec_t))
+    carry_ms = statistics.median(a - b for a, b in zip(sandbox_t, bare_t)) * 1e3
     empty = _median(lambda: box.run("", {}), runs, box.prepare)
     # Making the next instance: what a run waits for when it follows the last at once.
     making = _median(box.prepare, runs, lambda: box.run("", {}))
@@ -203,6 +210,8 @@ def bench_sandbox(runs: int) -> None:
          "(medians of per-round ratios)"),
         ("orders program, smolagents LocalPythonExecutor", smol_orders * 1e3, "peer"),
         ("orders program, plain exec (no isolation)", exec_orders * 1e3, "floor"),
+        ("orders program leaving no variables, wasmtime", statistics.median(bare_t) * 1e3,
+         f"carrying its {len(check.carried)} variables costs {carry_ms:.3f} ms (median of per-round differences)"),
         ("warm empty run", empty * 1e3, f"target <= {TARGETS['empty_ms']} ms"),
         ("making the next run's instance", making * 1e3, "on a background thread, between runs"),
         ("call_tool round trip", call_us / 1e3, f"{call_us:.1f} us (target <= {TARGETS['call_us']:g} us), "

@@ -283,9 +283,9 @@ def test_tool_call_cap(sandbox, tools, assert_healthy):
     assert result.error.type == "ToolError"
     assert "tool call limit reached" in result.error.message
     assert sum(c.ok for c in result.tool_calls) == 1_000
-    result = sandbox.run("print(sum(call_tool('add', i, 1) for i in range(10_000)))", tools,
-                         limits=Limits(tool_calls=10_000, timeout=300))  # a count, not a speed: emulated VMs are slow
-    assert result.stdout == "50005000\n"
+    result = sandbox.run("print(sum(call_tool('add', i, 1) for i in range(2_500)))", tools,
+                         limits=Limits(tool_calls=2_500, timeout=300))  # a count, not a speed: emulated VMs are slow
+    assert result.stdout == "3126250\n"
     assert_healthy()
 
 
