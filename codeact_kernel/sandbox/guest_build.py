@@ -46,9 +46,8 @@ _log = logging.getLogger(__name__)
 CACHE_MAX_MB = 2048
 # A partial write (a temporary file beside its target) this old was left by a process that died.
 _PARTIAL_AGE_S = 3600
-# A cache folder (the scientific guest's staged files, its images) used this recently stays in
-# a trim: a running kernel reads from it as programs import and as it makes instances.
-_FOLDER_IN_USE_S = 3600
+# A cache entry used this recently stays in a trim (see `trim`).
+_IN_USE_S = 3600
 # The cache's settings are facts of the machine: every process that may load a guest (a kernel,
 # a sandbox worker) takes them along, whatever else of the environment it leaves behind.
 CACHE_SETTINGS = ("CODEACT_CACHE_DIR", "CODEACT_CACHE_MAX_MB", "CODEACT_NO_COMPILE")
@@ -272,9 +271,11 @@ def trim(keep: Path) -> None:
     kernel start stays cheap. Removing a file another process has mapped is safe on Linux and
     macOS, and relied on here: wasmtime maps a compiled copy it loads, and the mapping keeps the
     data after the name is gone. (On Windows the removal fails while the file is mapped; it is
-    left for a later trim.) A folder is read while a kernel uses it, so one used in the last
-    `_FOLDER_IN_USE_S` stays, whatever the bound. Two processes trimming at once may both
-    remove an entry: one of them finds it gone.
+    left for a later trim.) An entry used in the last `_IN_USE_S` stays, whatever the bound: a
+    folder because a kernel reads from it as programs import, a compiled copy because making it
+    again can take minutes (the scientific guest's), which a burst of installations' folders
+    must not cost a running one. Two processes trimming at once may both remove an entry: one
+    of them finds it gone.
     """
     from .host import dir_size
 
@@ -304,9 +305,10 @@ def trim(keep: Path) -> None:
             continue  # else another process is writing it
         size = dir_size(path) if folder else info.st_size
         total += size
-        if path == keep or (folder and now - info.st_mtime < _FOLDER_IN_USE_S):
+        used = info.st_mtime_ns if folder else info.st_atime_ns  # (mark_used sets these)
+        if path == keep or now - used / 1e9 < _IN_USE_S:
             continue
-        candidates.append((info.st_mtime_ns if folder else info.st_atime_ns, size, path, folder))
+        candidates.append((used, size, path, folder))
     for _, size, path, folder in sorted(candidates):
         if total <= limit:
             break

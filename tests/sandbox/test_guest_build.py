@@ -139,7 +139,7 @@ def test_the_least_recently_used_are_removed_first_when_the_cache_is_full(cache,
     built = cache / "guest-0123456789abcdef.wasm"  # a build some older version left
     built.write_bytes(b"\0asm" + bytes(100))
     for age, path in zip((400, 300, 200, 100), (built, *copies)):
-        _age(path, age)
+        _age(path, 3600 + age)  # each used more than the hour ago in which an entry is kept
     size = copies[0].stat().st_size
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", str((3 * size + size // 2) / 2**20))  # room for three
     guest_build.compiled(engine, a, "tiny")  # a loaded: now the most recently used
@@ -155,6 +155,7 @@ def test_a_copy_removed_while_a_process_has_it_loaded_keeps_working_there(cache,
     first = guest_build.compiled(engine, _tiny(tmp_path / "one" / "guest.wasm"), "tiny")  # compiled, written
     loaded = guest_build.compiled(engine, tmp_path / "one" / "guest.wasm", "tiny")  # mapped from the file
     [copy] = cache.glob("tiny-*.cwasm")
+    _age(copy, 7200)  # (used in the last hour, it would stay)
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "0")
     guest_build.compiled(engine, _tiny(tmp_path / "two" / "guest.wasm"), "tiny")
     assert not copy.exists()
@@ -166,12 +167,17 @@ def test_processes_compiling_and_trimming_at_once_all_get_their_guest(cache, tmp
     are written, loaded and removed under each other's feet, and every load still works."""
     wasms = [str(_tiny(tmp_path / name / "guest.wasm")) for name in "xyz"]
     program = f"""
-import wasmtime, wasmtime.component as wc
+import os, time, wasmtime, wasmtime.component as wc
 from pathlib import Path
 from codeact_kernel.sandbox import guest_build
 engine = wasmtime.Engine(guest_build.engine_config())
 for round in range(15):
     for wasm in {wasms!r}:
+        for copy in guest_build.cache_dir().glob("tiny-*.cwasm"):  # as if used long ago: trims remove them
+            try:
+                os.utime(copy, (time.time() - 7200, copy.stat().st_mtime))
+            except FileNotFoundError:
+                pass
         component = guest_build.compiled(engine, Path(wasm), "tiny")
         store = wasmtime.Store(engine)
         instance = wc.Linker(engine).instantiate(store, component)
@@ -268,14 +274,15 @@ def _folder(path: Path, size: int, used_ago: float) -> Path:
     return path
 
 
-def test_folders_count_in_the_bound_the_oldest_go_first_and_one_in_use_stays(cache, tmp_path, monkeypatch):
+def test_folders_count_in_the_bound_the_oldest_go_first_and_those_in_use_stay(cache, tmp_path, monkeypatch):
     """Another installation's scientific guest files stay until the bound needs their room; a
-    folder a kernel used in the last hour stays whatever the bound (it reads from it as
-    programs import); one a dead process left half made goes."""
+    folder or a compiled copy used in the last hour stays whatever the bound (a kernel reads
+    from the folder as programs import; the copy can take minutes to make again); a folder a
+    dead process left half made goes."""
     engine = _engine()
     guest_build.compiled(engine, _tiny(tmp_path / "a" / "guest.wasm"), "tiny")
     [copy] = cache.glob("tiny-*.cwasm")
-    _age(copy, 300)
+    _age(copy, 3900)
     old = _folder(cache / "science-stage-0000000000000000", 1000, used_ago=7200)
     older = _folder(cache / "science-image-1111111111111111-00", 1000, used_ago=9000)
     in_use = _folder(cache / "science-image-2222222222222222-00", 1000, used_ago=60)
@@ -284,11 +291,13 @@ def test_folders_count_in_the_bound_the_oldest_go_first_and_one_in_use_stays(cac
     size = copy.stat().st_size
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", str((2 * size + 2500) / 2**20))  # two copies, two folders
     guest_build.compiled(engine, _tiny(tmp_path / "b" / "guest.wasm"), "tiny")
+    [b_copy] = set(cache.glob("tiny-*.cwasm")) - {copy}
     assert not older.exists() and old.exists() and in_use.exists() and copy.exists()
     assert not dead.exists() and writing.exists()
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "0")
     guest_build.compiled(engine, _tiny(tmp_path / "c" / "guest.wasm"), "tiny")
-    assert not old.exists() and not copy.exists() and in_use.exists()  # in use: kept over the bound
+    assert not old.exists() and not copy.exists()
+    assert in_use.exists() and b_copy.exists()  # used in the last hour: kept over the bound
     assert not list(cache.glob("*.removing-*"))
 
 
