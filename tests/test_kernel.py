@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -710,12 +709,10 @@ def test_prompt_cells_on_each_backend(backend, openai_server, start_kernel, tmp_
     """Approve, a runaway stopped at its deadline and repaired, an interrupt, then a program calling
     a notebook tool and an MCP server's: on every backend. One kernel for all of it, because in
     CI's emulated VM each Hyperlight kernel takes minutes to start."""
-    from tests.test_mcp import FIXTURE, START
+    from tests.test_mcp import FX, write_config
 
-    config = tmp_path / "codeact_mcp.json"
-    config.write_text(json.dumps({"mcpServers": {"fx": {
-        "command": sys.executable, "args": [FIXTURE], "timeout": START, "approval": "auto"}}}))
-    fe = start_kernel(kernel_env(openai_server, CODEACT_MCP_CONFIG=str(config), **BACKEND_ENV[backend]))
+    config = write_config(tmp_path / "codeact_mcp.json", fx=dict(FX, approval="auto"))
+    fe = start_kernel(kernel_env(openai_server, CODEACT_MCP_CONFIG=config, **BACKEND_ENV[backend]))
     assert fe.execute(TOOLS_CELL).status == "ok"
     openai_server.enqueue(WEATHER)
     cell = fe.execute("Compare Seattle and Amsterdam.", on_message=clicking(approve), allow_stdin=True,

@@ -25,6 +25,13 @@ from tests.conftest import SLOWDOWN
 
 FIXTURE = str(Path(__file__).with_name("mcp_fixture.py"))
 START = 60 * SLOWDOWN  # a server's start: importing the SDK takes seconds on a busy machine
+FX = {"command": sys.executable, "args": [FIXTURE], "timeout": START}  # the fixture server, configured
+
+
+def write_config(path: Path, **servers: dict) -> str:
+    """An `mcpServers` file with these servers, as a kernel reads from CODEACT_MCP_CONFIG."""
+    path.write_text(json.dumps({"mcpServers": servers}))
+    return str(path)
 
 
 def alive(pid: int) -> bool:

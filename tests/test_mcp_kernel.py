@@ -19,15 +19,7 @@ import pytest
 from codeact_kernel.testing import Frontend
 from tests.conftest import SLOWDOWN, kernel_env
 from tests.test_kernel import approve, clicking, has_widget, program
-from tests.test_mcp import FIXTURE, START, alive, gone, hanging_servers, parent_of
-
-
-def write_config(path, **servers) -> str:
-    path.write_text(json.dumps({"mcpServers": servers}))
-    return str(path)
-
-
-FX = {"command": sys.executable, "args": [FIXTURE], "timeout": START}
+from tests.test_mcp import FIXTURE, FX, START, alive, gone, hanging_servers, parent_of, write_config
 
 
 def env(server, **settings: str) -> dict:
