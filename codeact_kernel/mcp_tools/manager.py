@@ -53,6 +53,7 @@ State = Literal["starting", "ready", "failed", "stopped"]
 REAPER = Path(__file__).with_name("reaper.py")
 PICTURES_PER_RUN = 20
 _TO_APPROVAL: dict[str, Approval] = {"always": "always", "each-call": "each-call", "auto": "policy"}
+_LOG_DIR_PREFIX = "codeact-mcp-"  # then the kernel's pid: a folder of the servers' logs
 _STOP_SECONDS = 8.0  # the SDK's own shutdown takes at most about 6 s (2 s for stdin, 2 for SIGTERM, reaping)
 _current_server: contextvars.ContextVar[str | None] = contextvars.ContextVar("codeact_mcp_server", default=None)
 
@@ -579,9 +580,6 @@ class Manager:
         if self._own_log_dir and self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir, self._own_log_dir = None, False
-
-
-_LOG_DIR_PREFIX = "codeact-mcp-"
 
 
 def _remove_orphaned_log_dirs() -> None:
