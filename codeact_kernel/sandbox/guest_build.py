@@ -48,6 +48,10 @@ CACHE_MAX_MB = 2048
 _PARTIAL_AGE_S = 3600
 # A cache entry used this recently stays in a trim (see `trim`).
 _IN_USE_S = 3600
+# A file's remembered digest (`_digest`) unread this long is removed in a trim: it belongs to a
+# guest file that is gone or was rebuilt (each build is a new key), or costs one hash to make
+# again. Reading it keeps its access time within a day (Linux's relatime).
+_DIGEST_AGE_S = 30 * 86400
 # The cache's settings are facts of the machine: every process that may load a guest (a kernel,
 # a sandbox worker) takes them along, whatever else of the environment it leaves behind.
 CACHE_SETTINGS = ("CODEACT_CACHE_DIR", "CODEACT_CACHE_MAX_MB", "CODEACT_NO_COMPILE")
@@ -267,7 +271,8 @@ def trim(keep: Path) -> None:
     """Remove the least recently used entries of `keep`'s cache until it fits its bound.
 
     An entry is a guest (`*.wasm`, `*.cwasm`) or a folder of one (the scientific guest's staged
-    files and images); `keep` was just written. Called after a write, never on a load, so a
+    files and images); `keep` was just written. The small files remembering guest files'
+    digests are removed once unread for `_DIGEST_AGE_S`, whatever the bound. Called after a write, never on a load, so a
     kernel start stays cheap. Removing a file another process has mapped is safe on Linux and
     macOS, and relied on here: wasmtime maps a compiled copy it loads, and the mapping keeps the
     data after the name is gone. (On Windows the removal fails while the file is mapped; it is
@@ -294,6 +299,10 @@ def trim(keep: Path) -> None:
         if folder:
             partial = "." in path.name  # made in a temporary folder beside it, or being removed
         elif stat.S_ISREG(info.st_mode):
+            if path.suffix == ".digest":
+                if now - info.st_atime > _DIGEST_AGE_S:
+                    path.unlink(missing_ok=True)
+                continue
             partial = ".wasm." in path.name or ".cwasm." in path.name  # _atomic_write's temporary files
             if not (partial or path.suffix in (".wasm", ".cwasm")):
                 continue

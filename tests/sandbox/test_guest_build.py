@@ -203,6 +203,19 @@ def test_a_partial_write_a_dead_process_left_is_removed(cache, tmp_path):
     assert not dead.exists() and writing.exists()
 
 
+def test_a_remembered_digest_unread_for_a_month_is_removed(cache, tmp_path):
+    """Every build of a guest is a new file to remember the digest of; old ones do not pile up."""
+    guest_build.compiled(_engine(), _tiny(tmp_path / "guest.wasm"), "tiny")
+    memos = sorted(cache.glob("*.digest"))
+    assert memos  # the guest's and libwasmtime's
+    old, recent = memos[0], memos[1:]
+    _age(old, 31 * 86400)
+    for memo in recent:
+        _age(memo, 29 * 86400)
+    guest_build.trim(cache / "other.cwasm")  # as after the next write
+    assert not old.exists() and all(memo.exists() for memo in recent)
+
+
 def test_the_bound_is_two_gigabytes_unless_set(cache, monkeypatch, caplog):
     assert guest_build.cache_limit() == 2048 * 2**20
     monkeypatch.setenv("CODEACT_CACHE_MAX_MB", "512")
