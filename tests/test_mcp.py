@@ -458,26 +458,20 @@ def test_a_command_that_does_not_exist():
         m.close()
 
 
-def test_the_logs_of_a_killed_kernel_are_removed_by_the_next(tmp_path, monkeypatch):
-    """A SIGKILLed kernel cannot remove its servers' log folder; the next kernel's first server does."""
-    import tempfile
+def test_the_servers_logs_are_the_kernels_own_and_removed_when_it_closes():
+    """Kept in the process's own temporary folder (`scratch`), which a later kernel removes
+    if this one is killed."""
+    from codeact_kernel import scratch
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    orphaned = tmp_path / f"codeact-mcp-{int(ended.stdout)}-x1"
-    running = tmp_path / f"codeact-mcp-{os.getppid()}-x2"  # pytest's parent: still running
-    for folder in (orphaned, running):
-        folder.mkdir()
-        (folder / "fx.log").write_text("the server's stderr")
     m = Manager()
     try:
         with pytest.raises(MCPServerError):
             m.add(spec_from_args(["nothing", "--timeout", str(START), "--", "no-such-mcp-server-command"]))
-        own = [f for f in tmp_path.iterdir() if f.name.startswith(f"codeact-mcp-{os.getpid()}-")]
-        assert not orphaned.exists() and running.exists() and len(own) == 1
+        [log] = [p for p in scratch._process_folder().glob("mcp-logs-*/nothing.log")]
+        assert log.exists()
     finally:
         m.close()
-    assert not own[0].exists(), "a kernel that ends removes its own"
+    assert not log.parent.exists(), "a kernel that ends removes its servers' logs"
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import __version__
+from .. import __version__, scratch
 from ..errors import ConfigError, MCPServerError, MCPToolError
 from ..tools import Approval, Tool
 from . import schema
@@ -53,7 +52,6 @@ State = Literal["starting", "ready", "failed", "stopped"]
 REAPER = Path(__file__).with_name("reaper.py")
 PICTURES_PER_RUN = 20
 _TO_APPROVAL: dict[str, Approval] = {"always": "always", "each-call": "each-call", "auto": "policy"}
-_LOG_DIR_PREFIX = "codeact-mcp-"  # then the kernel's pid: a folder of the servers' logs
 _STOP_SECONDS = 8.0  # the SDK's own shutdown takes at most about 6 s (2 s for stdin, 2 for SIGTERM, reaping)
 _current_server: contextvars.ContextVar[str | None] = contextvars.ContextVar("codeact_mcp_server", default=None)
 
@@ -429,8 +427,7 @@ class Manager:
 
     def _log_path(self, name: str) -> Path:
         if self._log_dir is None:
-            _remove_orphaned_log_dirs()
-            self._log_dir = Path(tempfile.mkdtemp(prefix=f"{_LOG_DIR_PREFIX}{os.getpid()}-"))
+            self._log_dir = scratch.folder("mcp-logs")
             self._own_log_dir = True
         return self._log_dir / f"{name}.log"
 
@@ -580,21 +577,6 @@ class Manager:
         if self._own_log_dir and self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir, self._own_log_dir = None, False
-
-
-def _remove_orphaned_log_dirs() -> None:
-    """A kernel that is killed (an OOM killer, a restart that would not wait) cannot remove its
-    servers' logs; the next kernel does, for every kernel that is no longer running."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_LOG_DIR_PREFIX}*-*"):
-        pid = folder.name.removeprefix(_LOG_DIR_PREFIX).split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # running, as another user
-            pass
 
 
 async def _list_tools(client: Any) -> list[Any]:

@@ -181,9 +181,9 @@ class RunState:
 
 def make_output_dir() -> Path:
     """A private host folder to preopen as the guest's /output."""
-    import tempfile  # only when /output is granted: it pulls in `random` and friends
+    from .. import scratch  # only when /output is granted: tempfile pulls in `random` and friends
 
-    return Path(tempfile.mkdtemp(prefix="codeact-output-"))
+    return scratch.folder("output")
 
 
 def remove_output_dir(path: Path | None) -> None:

@@ -26,7 +26,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from .. import scratch
 from ..errors import SandboxError
 from .base import Calling, GuestError, Grants, Limits, OutputCallback, RunResult, Sandbox, ToolFunction
 from .guest_build import CACHE_SETTINGS, Progress, ProgressCallback
@@ -102,7 +102,7 @@ class _Child:
 
     def __init__(self, backend: str, progress: ProgressCallback | None = None) -> None:
         self.progress = progress
-        self.tmp = tempfile.mkdtemp(prefix="codeact-worker-")
+        self.tmp = str(scratch.folder("worker"))
         env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         env["TMPDIR"] = self.tmp  # its /output folders live here, removed with it
         env["PYTHONUNBUFFERED"] = "1"
