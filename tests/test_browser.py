@@ -358,6 +358,35 @@ def test_an_edited_program_runs_and_is_recorded_as_edited(page, lab, openai_serv
     assert edited and "city='Lisbon'" in edited[-1]["ran"] and edited[-1]["approver"] == "extension"
 
 
+def test_the_card_says_which_lines_hold_characters_a_reader_cannot_see(page, lab, openai_server):
+    """A direction override makes code read otherwise than it runs ("Trojan Source"): the card
+    says which line holds one, in the model's program and in a person's edit."""
+    from playwright.sync_api import expect
+
+    trojan = PROGRAM.replace("city='Seattle')", "city='Seattle')  # \u202e)'nodnoL'=ytic")
+    openai_server.enqueue(f"Let me look.\n```python\n{trojan}\n```")
+    notebook = _open(page, lab, _notebook(lab.root / "hidden.ipynb", TOOL_CELL, PROMPT))
+    _run(notebook, 0)
+    cell = _run(notebook, 1)
+    card = _card(cell, lab)
+    warning = card.locator(".jp-CodeActCard-warning")
+    expect(warning).to_have_text("Line 1 holds invisible or direction-changing characters: the code may read "
+                                 "otherwise than it runs.")
+    expect(card).to_be_focused(timeout=10_000)
+    page.keyboard.press("e")
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(PROGRAM)  # the person's edit, without it
+    expect(warning).to_be_hidden()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text("\nprint('\u200b')")  # a zero-width space on line 3
+    expect(warning).to_have_text(re.compile(r"^Line 3 holds "))
+    card.get_by_role("button", name="Approve", exact=True).click()
+    _expect_output(cell, "Seattle 12.5", lab)
+    expect(card.locator(".jp-CodeActCard-record")).to_contain_text("Approved after editing", timeout=10_000)
+    expect(warning).to_have_text(re.compile(r"^Line 3 holds "))  # the record says it of what ran
+    _finished(cell, 2)
+
+
 def test_a_rejection_reason_reaches_the_models_next_request(page, lab, openai_server):
     from playwright.sync_api import expect
 

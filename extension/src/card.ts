@@ -10,6 +10,7 @@ import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
 import { button, DecisionCard, element } from './decisioncard';
 import { lineDiff, unified } from './diff';
+import { hiddenWarning } from './hidden';
 import { CodeActModel } from './model';
 import { APPROVAL_MIME, IApprovalCard } from './protocol';
 
@@ -109,6 +110,15 @@ export class ApprovalCard extends DecisionCard<IApprovalCard> {
       model: source,
       config: { readOnly: true, lineNumbers: true }
     });
+    // What the editor cannot show a reader (a direction override, a zero-width character), said.
+    const warning = element('div', 'jp-CodeActCard-warning', '');
+    const showWarning = (text: string) => {
+      const said = hiddenWarning(text);
+      warning.textContent = said ?? '';
+      warning.hidden = !said;
+    };
+    showWarning(shown);
+    this.node.append(warning);
 
     const diff = element('details', 'jp-CodeActCard-diff') as HTMLDetailsElement;
     const diffText = element('pre', 'jp-CodeActCard-diffText');
@@ -149,7 +159,10 @@ export class ApprovalCard extends DecisionCard<IApprovalCard> {
     }
 
     diff.open = true; // while editing, the diff is visible before approving
-    source.sharedModel.changed.connect(() => showDiff(source.sharedModel.getSource()));
+    source.sharedModel.changed.connect(() => {
+      showDiff(source.sharedModel.getSource());
+      showWarning(source.sharedModel.getSource());
+    });
 
     const actions = element('div', 'jp-CodeActCard-actions');
     actions.append(

@@ -1,5 +1,6 @@
 import { cellKind, mimeTypeFor, toggledSource } from '../cellkind';
 import { lineDiff, unified } from '../diff';
+import { hiddenLines, hiddenWarning } from '../hidden';
 
 describe('cellKind', () => {
   it('reads a cell as the kernel routes it', () => {
@@ -34,5 +35,20 @@ describe('lineDiff', () => {
 
   it('is all unchanged for the same text', () => {
     expect(lineDiff('x\ny', 'x\ny').every(line => line.kind === 'same')).toBe(true);
+  });
+});
+
+describe('hiddenWarning', () => {
+  it('names the lines holding characters a reader cannot see', () => {
+    const trojan = 'ok = True\naccess = "user\u202e \u2066# admin\u2069 \u2066"\nzero\u200bwidth = 1\n';
+    expect(hiddenLines(trojan)).toEqual([2, 3]);
+    expect(hiddenWarning(trojan)).toBe(
+      'Lines 2, 3 hold invisible or direction-changing characters: the code may read otherwise than it runs.'
+    );
+    expect(hiddenWarning('x = 1\n\u0007')).toMatch(/^Line 2 holds /);
+  });
+
+  it('says nothing of tabs, accents or other scripts', () => {
+    expect(hiddenWarning('if x:\n\tprint("café", "שלום", "日本")\n')).toBeNull();
   });
 });
