@@ -167,6 +167,9 @@ def serve_http(token: str | None) -> None:
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
+    if "--chatter" in arguments:  # a chatty server's debug output first, as many lines as asked
+        for number in range(int(arguments[arguments.index("--chatter") + 1])):
+            print(f"debug line {number:07d} " + "." * 80, file=sys.stderr)
     print(f"fixture server ready ({' '.join(arguments) or 'stdio'})", file=sys.stderr, flush=True)
     if "--hang" in arguments:
         time.sleep(3600)

@@ -430,6 +430,27 @@ def test_stderr_goes_to_the_log_and_close_leaves_no_process():
     assert gone([server_pid, reaper_pid])
 
 
+def test_a_chatty_servers_log_keeps_its_newest_lines_within_its_bound(monkeypatch):
+    from codeact_kernel.mcp_tools import manager as module
+
+    monkeypatch.setattr(module, "LOG_MAX_BYTES", 64 * 1024)
+    m = Manager()
+    try:  # 15,000 lines of debug output (1.4 MB), then its "ready" line
+        m.add(spec_from_args(["chatty", "--timeout", str(START), "--", sys.executable, FIXTURE, "stdio",
+                              "--chatter", "15000"]))
+        deadline = time.monotonic() + 10 * SLOWDOWN
+        while "fixture server ready" not in m.log_text("chatty", 3) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the reaper copies the server's stderr as it comes
+        assert m.server("chatty").log.stat().st_size <= 64 * 1024 + 100
+        text = m.log_text("chatty", 10_000)
+        assert "older output removed, the log keeps its last 32 KB" in text
+        assert "debug line 0014999 " in text and "debug line 0000000" not in text  # the newest kept
+        server_lines = [line for line in text.splitlines() if not line.startswith("[codeact")]
+        assert server_lines[-1].startswith("fixture server ready")
+    finally:
+        m.close()
+
+
 def test_a_server_that_hangs_at_start_times_out_and_is_not_kept():
     m = Manager()
     try:

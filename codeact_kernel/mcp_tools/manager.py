@@ -51,6 +51,8 @@ from .results import Picture, convert
 State = Literal["starting", "ready", "failed", "stopped"]
 REAPER = Path(__file__).with_name("reaper.py")
 PICTURES_PER_RUN = 20
+# A server's log (its stderr) keeps its last half of this, past it (reaper.py; POSIX).
+LOG_MAX_BYTES = 4 * 2**20
 _TO_APPROVAL: dict[str, Approval] = {"always": "always", "each-call": "each-call", "auto": "policy"}
 _STOP_SECONDS = 8.0  # the SDK's own shutdown takes at most about 6 s (2 s for stdin, 2 for SIGTERM, reaping)
 _current_server: contextvars.ContextVar[str | None] = contextvars.ContextVar("codeact_mcp_server", default=None)
@@ -506,7 +508,8 @@ class Manager:
 
             if os.name == "posix":  # the reaper stays as the server's parent, so it dies with the kernel
                 command = sys.executable
-                args = ["-I", "-S", str(REAPER), str(os.getpid()), "--", spec.command, *spec.args]
+                args = ["-I", "-S", str(REAPER), str(os.getpid()), str(server.log), str(LOG_MAX_BYTES), "--",
+                        spec.command, *spec.args]
             else:  # Windows: the SDK puts the server in a Job Object, which ends with the kernel's process
                 command, args = spec.command, list(spec.args)
             params = StdioServerParameters(command=command, args=args, env=dict(spec.env), cwd=spec.cwd)
