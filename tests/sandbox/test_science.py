@@ -160,6 +160,29 @@ def test_the_first_instance_in_a_process_says_it_is_being_made(box, tools, tmp_p
         runtime._images.update(kept)
 
 
+def test_where_the_cache_cannot_be_written_the_image_lives_in_the_processs_own_folder(box, tools, tmp_path,
+                                                                                    monkeypatch, caplog):
+    """The next process makes it again (seconds); this one keeps it until it ends (`scratch`)."""
+    from codeact_kernel import scratch
+    from codeact_kernel.sandbox.science.backend import ScienceSandbox, _Runtime
+
+    runtime = _Runtime.get()
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("CODEACT_CACHE_DIR", str(blocked / "cache"))
+    kept = dict(runtime._images)
+    runtime._images.clear()
+    other = ScienceSandbox()
+    try:
+        assert other.run(PANDAS + "print(pd.Series([1]).sum())", tools).stdout == "1\n"
+        assert "the scientific guest's image is not cached" in caplog.text
+        assert list(scratch._process_folder().glob("science-image-*/tmp"))
+    finally:
+        other.close()
+        runtime._images.clear()
+        runtime._images.update(kept)
+
+
 # --- a stop ends a sleep ---------------------------------------------------------------
 
 def test_a_sleeping_program_is_interrupted_within_a_second(box, tools, healthy):

@@ -41,7 +41,7 @@ from typing import Any
 
 import wasmtime
 
-from ... import scratch
+from ...scratch import folder as private_folder
 from ...errors import SandboxError
 from .. import _fastcall, guest_build
 from ..base import Grants, GuestError, Limits, RunResult
@@ -174,7 +174,7 @@ class _Runtime:
                 if work is not None:
                     shutil.rmtree(work, ignore_errors=True)
                 if not where.is_dir():  # (else another process just put the same image there)
-                    where = scratch.folder("science-image")
+                    where = private_folder("science-image")
                     shutil.copytree(scratch, where / "tmp", symlinks=True)
                     _log.warning("the scientific guest's image is not cached (%s)", exc)
                     self._images[shape] = _Image(len(memory), where / "tmp", memory=memory)
@@ -190,7 +190,7 @@ class _Guest:
     def __init__(self, runtime: _Runtime, grants: Grants, memory_mb: int, should_stop: Any,
                  progress: ProgressCallback | None = None) -> None:
         self.output_dir = make_output_dir() if grants.output else None
-        self.private = scratch.folder("science")  # the host's, never granted whole
+        self.private = private_folder("science")  # the host's, never granted whole
         self.scratch = self.private / "tmp"
         self.c_output = {"stdout": self.private / "stdout", "stderr": self.private / "stderr"}
         self._c_offsets: dict[str, int] = {}
