@@ -73,7 +73,7 @@ class CodeActKernel(IPythonKernel):
             config = self._initial_config()
         except ConfigError as exc:  # reported by every prompt cell; the kernel still starts
             self._config_error = exc
-            config = Config()
+            config = self._fallback_config()
         self.codeact = Session(config)
         # The configuration file's MCP servers start now, in the background (the first prompt
         # cell waits for them); with none configured nothing is imported or started.
@@ -93,16 +93,21 @@ class CodeActKernel(IPythonKernel):
     def _initial_config(self) -> Config:
         traits = {"model": self.model, "base_url": self.base_url,
                   "sandbox": self.sandbox, "sandbox_process": self.sandbox_process, "timeout": self.timeout}
-        config = Config(**{k: v for k, v in traits.items() if v is not None})
-        limit = ceiling()
-        if limit is not None:  # the default policy yields to it; a chosen one is refused above it
-            policy, source = limit
-            config.approval_max, config.approval_max_source = policy, source
-            if PERMISSIVENESS.index(config.approval) > PERMISSIVENESS.index(policy):
-                config.approval = policy
+        config = _under(Config(**{k: v for k, v in traits.items() if v is not None}), ceiling())
         if self.approval is not None:
             config.approval = self.approval
         return config.with_env()  # validated, the ceiling included
+
+    @staticmethod
+    def _fallback_config() -> Config:
+        """What magics and the panel work with when the start-up configuration was refused: the
+        defaults, under the ceiling still (a magic must not get past it meanwhile); under the
+        strictest policy if the ceiling itself could not be read."""
+        try:
+            limit = ceiling()
+        except ConfigError as exc:
+            limit = (PERMISSIVENESS[0], f"the deployer's ceiling, which could not be read ({exc}),")
+        return _under(Config(), limit)
 
     # -- routing cells -------------------------------------------------------------
     @staticmethod
@@ -282,3 +287,14 @@ def _frontend_renders_widgets() -> bool:
     except ImportError:
         return False
     return getattr(Widget, "_control_comm", None) is not None
+
+
+def _under(config: Config, limit: tuple[str, str] | None) -> Config:
+    """`config` under the deployer's ceiling: the default policy yields to it; a policy chosen
+    later is refused above it."""
+    if limit is not None:
+        policy, source = limit
+        config.approval_max, config.approval_max_source = policy, source
+        if PERMISSIVENESS.index(config.approval) > PERMISSIVENESS.index(policy):
+            config.approval = policy
+    return config

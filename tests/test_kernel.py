@@ -471,6 +471,16 @@ def test_the_deployers_ceiling_holds_against_magic_and_environment(openai_server
     chosen = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL_MAX="ask", CODEACT_APPROVAL="auto"), widgets=False)
     cell = chosen.execute("do something")
     assert cell.status == "error" and "'auto' is not allowed here" in cell.reply["content"]["evalue"]
+    # The refused start-up leaves the kernel at its defaults, still under the ceiling.
+    assert chosen.execute("%approval auto").status == "error"
+    assert chosen.execute("%approval").stdout().startswith("approval: ask")
+
+    unreadable = start_kernel(kernel_env(openai_server, CODEACT_APPROVAL_MAX="lenient"), widgets=False)
+    assert "must be one of reject, ask, recorded, auto, not 'lenient'" in \
+        unreadable.execute("do something").reply["content"]["evalue"]
+    refused = unreadable.execute("%approval ask")
+    assert refused.status == "error" and "could not be read" in refused.stdout("stderr")
+    assert unreadable.execute("%approval").stdout().startswith("approval: reject")
 
 
 def test_headless_auto_names_the_always_tool_it_cannot_ask_about(openai_server, start_kernel):
