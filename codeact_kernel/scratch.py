@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -47,10 +48,10 @@ def _remove_orphans() -> None:
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
-            info = path.lstat()
+            info = path.lstat()  # a symlink is not a folder here
         except OSError:
             continue
-        if not path.is_dir() or path.is_symlink() or (me is not None and info.st_uid != me):
+        if not stat.S_ISDIR(info.st_mode) or (me is not None and info.st_uid != me):
             continue
         if not _running(int(pid)):
             shutil.rmtree(path, ignore_errors=True)

@@ -488,7 +488,7 @@ def test_the_servers_logs_are_the_kernels_own_and_removed_when_it_closes():
     try:
         with pytest.raises(MCPServerError):
             m.add(spec_from_args(["nothing", "--timeout", str(START), "--", "no-such-mcp-server-command"]))
-        [log] = [p for p in scratch._process_folder().glob("mcp-logs-*/nothing.log")]
+        [log] = scratch._process_folder().glob("mcp-logs-*/nothing.log")
         assert log.exists()
     finally:
         m.close()

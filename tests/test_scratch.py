@@ -43,10 +43,14 @@ def test_a_killed_processs_folders_are_removed_by_the_next_while_a_running_ones_
         assert len(os.listdir(killed_folder)) == 3  # left behind
         other = tmp_path / "codeact-output-x1"  # not a process's folder: not this module's to remove
         other.mkdir()
+        target = tmp_path / "someone's files"
+        target.mkdir()
+        (target / "keep").write_text("x")
+        (tmp_path / f"codeact-{killed.pid}-link").symlink_to(target)  # named as the dead one's: a link, kept
         later, later_folder = _start(tmp_path, "end")
         assert later.wait(timeout=60) == 0
         assert not os.path.exists(killed_folder)
-        assert len(os.listdir(running_folder)) == 3 and other.exists()
+        assert len(os.listdir(running_folder)) == 3 and other.exists() and (target / "keep").exists()
     finally:
         running.kill()
         running.wait(timeout=60)

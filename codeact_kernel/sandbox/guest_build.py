@@ -272,8 +272,8 @@ def trim(keep: Path) -> None:
 
     An entry is a guest (`*.wasm`, `*.cwasm`) or a folder of one (the scientific guest's staged
     files and images); `keep` was just written. The small files remembering guest files'
-    digests are removed once unread for `_DIGEST_AGE_S`, whatever the bound. Called after a write, never on a load, so a
-    kernel start stays cheap. Removing a file another process has mapped is safe on Linux and
+    digests are removed once unread for `_DIGEST_AGE_S`, whatever the bound. Called after a
+    write, never on a load, so a kernel start stays cheap. Removing a file another process has mapped is safe on Linux and
     macOS, and relied on here: wasmtime maps a compiled copy it loads, and the mapping keeps the
     data after the name is gone. (On Windows the removal fails while the file is mapped; it is
     left for a later trim.) An entry used in the last `_IN_USE_S` stays, whatever the bound: a
